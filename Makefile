@@ -1,0 +1,47 @@
+# What CNNs See: the two commands of README are `make course` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BUILD  ?= build
+# auto: use pretrained weights when cached or downloadable, else an on-screen labelled stand-in.
+COURSE_OFFLINE ?= auto
+export COURSE_OFFLINE
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: venv course notebooks slides test unit lint benchmarks fetch clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+## Build and run the course: executes every notebook headless into $(BUILD)/html, builds slides.
+course: venv
+	$(BIN)/python -m course_utils build --out $(BUILD)
+
+## Run every test: unit tests, lint, and the notebooks under nbval (short CI-sized runs).
+test: venv
+	$(BIN)/ruff check course_utils tests benchmarks
+	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider tests notebooks
+
+unit: venv
+	COURSE_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests
+
+lint: venv
+	$(BIN)/ruff check course_utils tests benchmarks
+
+benchmarks: venv
+	$(BIN)/python -m benchmarks
+
+## Pre-download all ImageNet weights and datasets (for a seminar room with internet).
+fetch: venv
+	$(BIN)/python -m course_utils fetch all
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,55 @@
+"""Where the course keeps its data and caches, and whether it may use the network.
+
+Two environment variables steer everything:
+
+``COURSE_DATA_DIR``
+    Where datasets and the course's trained models land. Default: the repository's ``data/``
+    folder when the package runs from a checkout, else ``~/.cache/what-cnns-see``.
+``COURSE_OFFLINE``
+    ``1`` means: never try to download, and let :func:`course_utils.models.load` fall back to an
+    explicitly labelled random-weight stand-in when pretrained weights are not cached.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Return the folder where datasets and cached models are stored (created on demand).
+
+    Examples
+    --------
+    >>> from course_utils.config import data_dir
+    >>> data_dir().is_dir()
+    True
+    """
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        path = Path(env).expanduser()
+    elif (_REPO_ROOT / "data" / "manifest.json").is_file():
+        path = _REPO_ROOT / "data"
+    else:
+        path = Path.home() / ".cache" / "what-cnns-see"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(kind: str) -> Path:
+    """Return ``data_dir()/cache/<kind>``, created on demand (``kind`` e.g. ``"models"``)."""
+    path = data_dir() / "cache" / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def offline() -> bool:
+    """True when ``COURSE_OFFLINE`` is set to a true value (``1``, ``true``, ``yes``)."""
+    return os.environ.get("COURSE_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def keras_home() -> Path:
+    """Keras' own cache folder (``KERAS_HOME`` or ``~/.keras``), where weights and datasets land."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()

@@ -1,0 +1,275 @@
+"""Model surgery shared by every method: find layers (also inside nested models) and tap them.
+
+The ordinary transfer-learning model is a ``keras.applications`` base *inside* a ``Sequential``;
+many Grad-CAM implementations break on it ("Graph disconnected") because the base's layers are
+not layers of the outer model. Here every layer is addressed by a *path* (outer model to layer)
+and the forward pass is re-run through the graphs with *taps*: callbacks that see (and may
+replace) the output of chosen layers. No new ``keras.Model`` is built per layer, and the same
+code works for Functional, Sequential and nested models, eagerly or inside ``tf.function``.
+
+Examples
+--------
+>>> import keras
+>>> inp = keras.Input((8, 8, 3))
+>>> x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+>>> out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+>>> model = keras.Model(inp, out)
+>>> find_layer(model, "conv").name
+'conv'
+>>> last_spatial_layer(model).name
+'conv'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LayerRef = str | int | keras.layers.Layer
+
+
+class LayerNotFoundError(ValueError):
+    """Raised for a layer name or index that the model does not have."""
+
+
+def _is_model(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, keras.Model)
+
+
+def iter_layers(model: keras.Model, prefix: tuple = ()) -> Iterator[tuple[tuple, keras.layers.Layer]]:
+    """Yield ``(path, layer)`` for every layer of ``model``, depth first, nested models included.
+
+    ``path`` is the tuple of layers from the outermost model's child down to the layer itself.
+    Input layers are skipped.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        path = prefix + (layer,)
+        yield path, layer
+        if _is_model(layer):
+            yield from iter_layers(layer, path)
+
+
+def layer_names(model: keras.Model) -> list[str]:
+    """Names of all layers, nested ones as ``"outer/inner"``, in forward order."""
+    return ["/".join(p.name for p in path) for path, _ in iter_layers(model)]
+
+
+def _output_rank(layer: keras.layers.Layer) -> int | None:
+    try:
+        out = layer.output
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(out, (list, tuple)):
+        return None
+    return len(out.shape)
+
+
+def output_shape(layer: keras.layers.Layer) -> tuple:
+    """The symbolic output shape of a built layer (Keras 3 dropped ``layer.output_shape``)."""
+    return tuple(layer.output.shape)
+
+
+def find_path(model: keras.Model, ref: LayerRef) -> tuple:
+    """Resolve a layer reference to its path of layers (see :func:`iter_layers`).
+
+    Parameters
+    ----------
+    model
+        A built Keras model.
+    ref
+        A layer name (nested names may be written ``"outer/inner"`` or just ``"inner"``), an
+        integer index into :func:`layer_names` (negative indices count from the end), or the
+        layer object itself.
+
+    Raises
+    ------
+    LayerNotFoundError
+        With the list of valid names, when nothing matches.
+    """
+    entries = list(iter_layers(model))
+    if isinstance(ref, keras.layers.Layer):
+        for path, layer in entries:
+            if layer is ref:
+                return path
+        raise LayerNotFoundError(f"Layer object {ref.name!r} is not part of model {model.name!r}.")
+    if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+        n = len(entries)
+        if not -n <= int(ref) < n:
+            raise LayerNotFoundError(
+                f"Layer index {ref} is out of range: model {model.name!r} has {n} layers "
+                f"(valid indices {-n}..{n - 1})."
+            )
+        return entries[int(ref)][0]
+    if isinstance(ref, str):
+        for path, _ in entries:
+            full = "/".join(p.name for p in path)
+            if ref in (full, path[-1].name):
+                return path
+        names = ", ".join(layer_names(model))
+        raise LayerNotFoundError(
+            f"Model {model.name!r} has no layer named {ref!r}. Valid layer names: {names}"
+        )
+    raise TypeError(f"A layer is given by name (str), index (int) or object, not {type(ref)!r}.")
+
+
+def find_layer(model: keras.Model, ref: LayerRef) -> keras.layers.Layer:
+    """Resolve ``ref`` (name, index or layer) to the layer object; see :func:`find_path`."""
+    return find_path(model, ref)[-1]
+
+
+def spatial_layers(model: keras.Model) -> list[tuple]:
+    """Paths of all layers whose output is a 4-D feature map ``(N, H, W, C)``, in forward order.
+
+    Nested models themselves are skipped (their last layer is listed instead).
+    """
+    return [
+        path for path, layer in iter_layers(model)
+        if not _is_model(layer) and _output_rank(layer) == 4
+    ]
+
+
+def last_spatial_layer(model: keras.Model) -> keras.layers.Layer:
+    """The last layer that outputs a spatial feature map, after its activation.
+
+    This is the layer Grad-CAM and CAM should use by default: on ResNet/Xception-style networks
+    the last ``Conv2D`` is followed by batch norm and an activation, and the useful map is the
+    activation's output, not the raw convolution.
+    """
+    paths = spatial_layers(model)
+    if not paths:
+        raise LayerNotFoundError(
+            f"Model {model.name!r} has no layer with a spatial (N, H, W, C) output; "
+            "CAM-style methods need a convolutional feature map."
+        )
+    return paths[-1][-1]
+
+
+def require_spatial(model: keras.Model, ref: LayerRef) -> tuple:
+    """Resolve ``ref`` and check its output is a 4-D feature map; return its path."""
+    path = find_path(model, ref)
+    layer = path[-1]
+    if _is_model(layer) or _output_rank(layer) != 4:
+        valid = ", ".join("/".join(p.name for p in q) for q in spatial_layers(model))
+        raise ValueError(
+            f"Layer {layer.name!r} has no spatial (N, H, W, C) output "
+            f"(its output is {getattr(layer, 'output', None)!r}); pick a convolutional layer. "
+            f"Layers with spatial output: {valid}"
+        )
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Forward pass with taps
+# --------------------------------------------------------------------------------------------
+
+Tap = Callable[[Any], Any]
+
+
+def _call_op(op, taps: dict[int, Tap], tapped: list, *args, **kwargs):
+    """Call one operation of a graph in inference mode, recursing into nested models that
+    contain a tapped layer, then apply the op's tap (which may replace its output)."""
+    if _is_model(op) and any(_contains(op, layer) for layer in tapped):
+        out = _run_model(op, args[0], taps, tapped)
+    else:
+        if "training" in getattr(op, "_call_context_args", ()):
+            kwargs["training"] = False
+        out = op(*args, **kwargs)
+    tap = taps.get(id(op))
+    if tap is not None:
+        replaced = tap(out)
+        if replaced is not None:
+            out = replaced
+    return out
+
+
+def _contains(model: keras.Model, layer: keras.layers.Layer) -> bool:
+    return any(inner is layer for _, inner in iter_layers(model))
+
+
+def _run_model(model: keras.Model, inputs, taps: dict[int, Tap], tapped: list):
+    if isinstance(model, keras.Sequential):
+        x = inputs
+        for layer in model.layers:
+            if not isinstance(layer, keras.layers.InputLayer):
+                x = _call_op(layer, taps, tapped, x)
+        return x
+    # Functional: re-run its own graph, wrapping every operation (Keras 3's graph walker).
+    outputs = model._run_through_graph(  # noqa: SLF001
+        model._standardize_inputs(inputs),  # noqa: SLF001
+        operation_fn=lambda op: (lambda *a, **k: _call_op(op, taps, tapped, *a, **k)),
+    )
+    return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+
+
+def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None):
+    """Run ``model`` on ``inputs`` in inference mode, calling ``taps[layer](output)`` on the way.
+
+    A tap receives the layer's output tensor; if it returns a tensor, that replaces the output
+    for the rest of the forward pass (``None`` keeps it). Use a tap to record activations, to
+    ``tape.watch`` them for gradients (Grad-CAM), or to substitute them.
+
+    Parameters
+    ----------
+    model
+        A Keras model (Functional, Sequential, or nested).
+    inputs
+        A tensor batch of the model's input shape.
+    taps
+        ``{layer_ref: callback}``; layer references as in :func:`find_path`.
+
+    Returns
+    -------
+    The model's output tensor.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    >>> outer = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(1)])
+    >>> seen = {}
+    >>> y = forward(outer, np.ones((2, 4), "float32"), {"d": lambda a: seen.setdefault("d", a)})
+    >>> tuple(seen["d"].shape), tuple(y.shape)
+    ((2, 3), (2, 1))
+    """
+    x = tf.convert_to_tensor(inputs)
+    if not taps:
+        return model(x, training=False)
+    resolved: dict[int, Tap] = {}
+    tapped = []
+    for ref, callback in taps.items():
+        layer = find_layer(model, ref)
+        if id(layer) in resolved:
+            raise ValueError(f"Layer {layer.name!r} is tapped twice; give one callback per layer.")
+        resolved[id(layer)] = callback
+        tapped.append(layer)
+    return _run_model(model, x, resolved, tapped)
+
+
+def forward_with(model: keras.Model, inputs, layers: Sequence[LayerRef]):
+    """Return ``(outputs, [activation of each layer])`` from one forward pass.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="h"),
+    ...                       keras.layers.Dense(2)])
+    >>> y, (h,) = forward_with(m, np.ones((1, 4), "float32"), ["h"])
+    >>> tuple(h.shape)
+    (1, 3)
+    """
+    acts: dict[int, Any] = {}
+
+    def make(i):
+        def tap(t):
+            acts[i] = t
+
+        return tap
+
+    out = forward(model, inputs, {ref: make(i) for i, ref in enumerate(layers)})
+    return out, [acts[i] for i in range(len(layers))]
