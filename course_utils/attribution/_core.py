@@ -1,0 +1,673 @@
+"""Shared plumbing of every attribution method, in one place.
+
+- :func:`prepare` validates images, model and targets and returns a :class:`Job`: the batch as
+  float32 ``(N, H, W, C)``, one target per image and the per-image score weights.
+- :func:`score` is the scalar each method explains: the **pre-softmax** score of the target
+  class. Gradients of a softmax probability saturate (a confident prediction has a near-zero
+  gradient everywhere) and mix in every other class through the normalization; the logit is the
+  quantity the papers differentiate (Simonyan et al. 2013, Selvaraju et al. 2017). The final
+  layer's softmax/sigmoid activation is swapped for the identity while the compiled function is
+  traced (:func:`logits_mode`); where that is impossible a warning says so.
+- :func:`compiled` caches ``tf.function`` objects per model and static options.
+- :func:`chunks` cuts an expanded axis (images x samples) into ``batch_size`` rows.
+- :func:`to_model_space` and :func:`to_pixels` map between pixel space and the model's input
+  space through ``registry.info(model)``: baselines, fills and hidden colours are pixel-space
+  notions (a black image), not zeros of the preprocessed tensor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import surgery
+from course_utils.models import registry
+
+DEFAULT_BATCH_SIZE = 32
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+# --------------------------------------------------------------------------------------------
+# Model head: where the pre-softmax score is
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the last layer of a model is and how to get its pre-activation score."""
+
+    layer: keras.layers.Layer | None
+    n_outputs: int
+    activation: str  # "softmax", "sigmoid", "linear" or another name
+    swappable: bool  # True when the activation can be switched off to read logits
+
+    @property
+    def binary(self) -> bool:
+        """A single output unit: a sigmoid (or a raw logit) scoring one class against the other."""
+        return self.n_outputs == 1
+
+    @property
+    def logits(self) -> bool:
+        """True when :func:`score` reads a pre-activation value."""
+        return self.swappable or self.activation not in _PROBABILITY_ACTIVATIONS
+
+
+def _output_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer that produces the model's (single) output, descending into nested models."""
+    layer: keras.layers.Layer | None = None
+    if isinstance(model, keras.Sequential):
+        layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+        layer = layers[-1] if layers else None
+    else:
+        try:
+            layer = model.outputs[0]._keras_history.operation  # noqa: SLF001
+        except (AttributeError, IndexError, ValueError):
+            layer = model.layers[-1] if model.layers else None
+    if layer is None:
+        raise ValueError(f"Model {model.name!r} has no layers to explain.")
+    if isinstance(layer, keras.Model):
+        return _output_layer(layer)
+    return layer
+
+
+def _activation_name(layer: keras.layers.Layer) -> str:
+    act = getattr(layer, "activation", None)
+    if act is None:
+        if isinstance(layer, keras.layers.Softmax):
+            return "softmax"
+        return "linear"
+    return getattr(act, "__name__", type(act).__name__)
+
+
+def _model_cache(model: keras.Model, name: str) -> dict:
+    """A dict stored on the model itself (bypassing Keras' attribute tracking), so that cached
+    compiled functions, which reference the model, are collected together with it."""
+    cache = model.__dict__.get(name)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, name, cache)
+    return cache
+
+
+def head(model: keras.Model) -> Head:
+    """Describe the model's output layer (cached).
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> h = head(m)
+    >>> (h.n_outputs, h.activation, h.logits)
+    (3, 'softmax', True)
+    """
+    cache = _model_cache(model, "_course_utils_head")
+    if "head" in cache:
+        return cache["head"]
+    layer = _output_layer(model)
+    name = _activation_name(layer)
+    n_out = int(model.outputs[0].shape[-1])
+    swappable = hasattr(layer, "activation") and layer.activation is not None
+    result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable)
+    cache["head"] = result
+    return result
+
+
+@contextlib.contextmanager
+def logits_mode(model: keras.Model) -> Iterator[None]:
+    """Within the block, the model's final softmax/sigmoid activation is the identity.
+
+    Wrap every call of a compiled function that traces the model, so that a (re)trace reads the
+    pre-activation score; the model is restored on exit.
+    """
+    h = head(model)
+    if not (h.swappable and h.activation in _PROBABILITY_ACTIVATIONS):
+        yield
+        return
+    old = h.layer.activation
+    h.layer.activation = keras.activations.linear
+    try:
+        yield
+    finally:
+        h.layer.activation = old
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation and targets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """A validated request: what to explain and against which class.
+
+    Attributes
+    ----------
+    x
+        float32 images ``(N, H, W, C)`` in the model's input space.
+    targets
+        int ``(N,)``: the class explained for each image.
+    weights
+        float32 ``(N, K)``: the score of image ``i`` is ``sum(weights[i] * output[i])``
+        (one-hot rows; ``+1``/``-1`` for a single sigmoid unit).
+    offset
+        float32 ``(N,)``: added to the score (1 for "the other class" of a sigmoid that could not
+        be read as a logit: ``1 - p``).
+    """
+
+    x: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    offset: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+
+def model_input_shape(model: keras.Model) -> tuple:
+    """``(H, W, C)`` of the model's single image input (entries may be ``None``)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected a keras.Model, got {type(model).__name__}.")
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"Model {model.name!r} has no defined input; build it with keras.Input(shape) first."
+        )
+    if len(inputs) != 1:
+        raise ValueError(
+            f"Model {model.name!r} has {len(inputs)} inputs; attribution methods explain models "
+            "with a single image input. Wrap the model so that it takes one image tensor."
+        )
+    shape = tuple(inputs[0].shape[1:])
+    if len(shape) != 3:
+        raise ValueError(
+            f"Model {model.name!r} takes inputs of shape {shape}; attribution methods need "
+            "an image input (H, W, C)."
+        )
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        outputs = None
+    if outputs is not None and len(outputs) != 1:
+        raise ValueError(
+            f"Model {model.name!r} has {len(outputs)} outputs; explain one output at a time "
+            "(build a keras.Model with the output you want)."
+        )
+    if outputs is not None and len(outputs[0].shape) != 2:
+        raise ValueError(
+            f"Model {model.name!r} outputs shape {tuple(outputs[0].shape)}; expected class scores "
+            "(N, classes)."
+        )
+    return shape
+
+
+def as_batch(model: keras.Model, images) -> np.ndarray:
+    """Validate ``images`` (one ``(H, W, C)`` image or a batch) and return float32 NHWC.
+
+    Raises ``ValueError``/``TypeError`` for the wrong rank, channels, size or dtype and for
+    NaN/inf; warns for ``uint8`` images (pixels that were probably not preprocessed).
+    """
+    shape = model_input_shape(model)
+    if isinstance(images, (tf.Tensor, tf.Variable)) or hasattr(images, "numpy"):
+        images = images.numpy()
+    arr = np.asarray(images)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"Images must be a numeric array, got dtype {arr.dtype}; pass float32 images "
+            "preprocessed for the model."
+        )
+    if arr.dtype == np.uint8:
+        warnings.warn(
+            "Images are uint8: they look like raw pixels that were not preprocessed for the model. "
+            "Apply the model's preprocessing (course_utils.models.info(model).preprocess) first; "
+            "explaining them as they are.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4:
+        raise ValueError(
+            f"Expected one image (H, W, C) or a batch (N, H, W, C), got an array of shape "
+            f"{arr.shape} (rank {arr.ndim}). Add or remove the batch/channel axis."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError("Got an empty batch of images.")
+    if shape[2] is not None and arr.shape[3] != shape[2]:
+        raise ValueError(
+            f"Model {model.name!r} expects {shape[2]} channel(s), the images have {arr.shape[3]} "
+            f"(shape {arr.shape}). Convert grayscale/RGB to match the model input {shape}."
+        )
+    for axis, (got, want) in enumerate(zip(arr.shape[1:3], shape[:2], strict=True)):
+        if want is not None and got != want:
+            raise ValueError(
+                f"Model {model.name!r} expects images of size {shape[:2]}, got {arr.shape[1:3]} "
+                f"(axis {axis + 1}). Resize the images to the model's input size."
+            )
+    arr = arr.astype("float32", copy=True)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
+        raise ValueError(f"Images contain {bad} NaN or infinite value(s); clean the input first.")
+    return arr
+
+
+def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's output (pre-activation where possible) for a batch, compiled and chunked."""
+    fn = compiled(model, ("predict",), lambda: tf.function(lambda t: forward_scores(model, t)))
+    outs = []
+    with logits_mode(model):
+        for sl in chunks(len(x), batch_size):
+            outs.append(fn(tf.constant(x[sl])).numpy())
+    return np.concatenate(outs)
+
+
+def forward_scores(model: keras.Model, x, taps=None):
+    """All output units of ``model`` on ``x`` (call inside :func:`logits_mode`)."""
+    return surgery.forward(model, x, taps)
+
+
+def resolve_targets(model: keras.Model, x: np.ndarray, targets, batch_size: int) -> np.ndarray:
+    """One class index per image: ``None`` -> the predicted class.
+
+    For a single sigmoid unit, class 0 is "the class the sigmoid scores" and 1 "the other one";
+    the predicted class is 0 when the logit is positive.
+    """
+    h = head(model)
+    n_classes = 2 if h.binary else h.n_outputs
+    n = len(x)
+    if targets is None:
+        raw = _predict_raw(model, x, batch_size)
+        if h.binary:
+            threshold = 0.0 if h.logits else 0.5
+            return np.where(raw[:, 0] > threshold, 0, 1).astype("int64")
+        return np.argmax(raw, axis=-1).astype("int64")
+    t = np.asarray(targets)
+    if t.dtype == object or not (np.issubdtype(t.dtype, np.integer) or t.dtype == bool):
+        if np.issubdtype(t.dtype, np.floating) and np.all(t == np.round(t)):
+            t = t.astype("int64")
+        else:
+            raise TypeError(f"Targets must be class indices (integers), got {targets!r}.")
+    t = t.astype("int64")
+    if t.ndim == 0:
+        t = np.full(n, int(t))
+    if t.ndim != 1 or len(t) != n:
+        raise ValueError(
+            f"Give one target for all images or one per image: got {t.shape[0] if t.ndim else 1} "
+            f"targets for {n} image(s)."
+        )
+    bad = (t < 0) | (t >= n_classes)
+    if np.any(bad):
+        hint = (
+            " (a single sigmoid output has targets 0 = the scored class, 1 = the other one)"
+            if h.binary else ""
+        )
+        raise ValueError(
+            f"Target {int(t[bad][0])} is outside the model's classes 0..{n_classes - 1}{hint}."
+        )
+    return t
+
+
+def score_weights(model: keras.Model, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image weights over the output units and offsets; see :class:`Job`."""
+    h = head(model)
+    n = len(targets)
+    if h.binary:
+        sign = np.where(targets == 0, 1.0, -1.0).astype("float32")[:, None]
+        offset = np.where((targets == 1) & (not h.logits), 1.0, 0.0).astype("float32")
+        return sign, offset
+    weights = np.zeros((n, h.n_outputs), "float32")
+    weights[np.arange(n), targets] = 1.0
+    return weights, np.zeros(n, "float32")
+
+
+_WARNED: weakref.WeakSet = weakref.WeakSet()
+
+
+def prepare(model: keras.Model, images, targets=None, batch_size: int = DEFAULT_BATCH_SIZE) -> Job:
+    """Validate the call and return a :class:`Job`.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(3, activation="softmax")])
+    >>> job = prepare(m, np.zeros((4, 4, 1), "float32"), targets=2)
+    >>> job.x.shape, job.targets.tolist(), job.weights.tolist()
+    ((1, 4, 4, 1), [2], [[0.0, 0.0, 1.0]])
+    """
+    check_batch_size(batch_size)
+    x = as_batch(model, images)
+    h = head(model)
+    if not h.logits and model not in _WARNED:
+        _WARNED.add(model)
+        warnings.warn(
+            f"Model {model.name!r} ends in a {type(h.layer).__name__} layer whose "
+            f"{h.activation} cannot be switched off: explaining probabilities, whose gradients "
+            "saturate. Give the last Dense layer the activation and explain logits instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    t = resolve_targets(model, x, targets, batch_size)
+    weights, offset = score_weights(model, t)
+    return Job(x=x, targets=t, weights=weights, offset=offset)
+
+
+def check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    return int(batch_size)
+
+
+def score(model: keras.Model, x, weights, offset, taps=None):
+    """The explained score per row: ``sum(weights * output, -1) + offset`` (call in
+    :func:`logits_mode`, inside a compiled function)."""
+    out = forward_scores(model, x, taps)
+    return tf.reduce_sum(out * weights, axis=-1) + offset
+
+
+# --------------------------------------------------------------------------------------------
+# Compiled-function cache and chunking
+# --------------------------------------------------------------------------------------------
+
+def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
+    """Return the compiled function cached for ``(model, key)``, building it once.
+
+    ``key`` holds the static options (method, layer, reduction); numbers that vary between
+    calls must be passed to the function as tensors so that it does not retrace.
+    """
+    per_model = _model_cache(model, "_course_utils_compiled")
+    fn = per_model.get(key)
+    if fn is None:
+        fn = build()
+        per_model[key] = fn
+    return fn
+
+
+def chunks(n: int, batch_size: int) -> Iterator[slice]:
+    """Slices ``[0:b], [b:2b], ...`` covering ``range(n)``."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(n, start + batch_size))
+
+
+def run_rows(
+    n_rows: int,
+    batch_size: int,
+    make_args: Callable[[slice], Sequence],
+    fn: Callable,
+    model: keras.Model,
+    progress: str | None = None,
+) -> np.ndarray:
+    """Evaluate ``fn(*make_args(rows))`` over ``n_rows`` rows in chunks; concatenate results."""
+    outs = []
+    slices = list(chunks(n_rows, batch_size))
+    if progress and len(slices) > 4:
+        from tqdm.auto import tqdm
+
+        slices = tqdm(slices, desc=progress, leave=False)
+    with logits_mode(model):
+        for sl in slices:
+            args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
+            outs.append(fn(*args).numpy())
+    return np.concatenate(outs)
+
+
+# --------------------------------------------------------------------------------------------
+# Pixel space <-> model space
+# --------------------------------------------------------------------------------------------
+
+
+def to_model_space(model: keras.Model, pixels) -> np.ndarray:
+    """Map pixel-space images (``[0, pixel_max]``) through the model's preprocessing (a copy)."""
+    arr = np.array(pixels, dtype="float32", copy=True)
+    return np.asarray(registry.info(model).preprocess(arr), dtype="float32")
+
+
+def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray) -> np.ndarray:
+    """A pixel-space fill/baseline for one image, as a pixel-space array of the image's shape.
+
+    ``spec``: ``"black"`` (0), ``"white"`` (pixel_max), ``"grey"`` (pixel_max / 2), ``"mean"``
+    (the image's mean colour), a number or a per-channel sequence in pixel units, or an array of
+    the image's shape.
+    """
+    pmax = float(registry.info(model).pixel_max)
+    shape = image_pixels.shape
+    if isinstance(spec, str):
+        named = {"black": 0.0, "white": pmax, "grey": pmax / 2, "gray": pmax / 2}
+        if spec == "mean":
+            return np.broadcast_to(image_pixels.mean(axis=(0, 1), keepdims=True), shape).copy()
+        if spec not in named:
+            raise ValueError(
+                f"Unknown pixel-space value {spec!r}; use 'black', 'white', 'grey', 'mean', a "
+                "number, a colour per channel, or an image-shaped array (pixel units)."
+            )
+        return np.full(shape, named[spec], "float32")
+    arr = np.asarray(spec, dtype="float32")
+    try:
+        return np.broadcast_to(arr, shape).astype("float32")
+    except ValueError:
+        raise ValueError(
+            f"A pixel-space value of shape {arr.shape} does not fit images of shape {shape}."
+        ) from None
+
+
+def model_space_constant(model: keras.Model, spec, x: np.ndarray) -> np.ndarray:
+    """Per-image constants (``(N, H, W, C)``, model space) from a pixel-space ``spec``.
+
+    ``spec`` may also be ``("model", array)`` to give the value already in model space.
+    """
+    if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "model":
+        return np.broadcast_to(np.asarray(spec[1], "float32"), x.shape).astype("float32")
+    needs_pixels = isinstance(spec, str) and spec == "mean"
+    pixels = to_pixels(model, x) if needs_pixels else np.zeros_like(x)
+    return to_model_space(
+        model, np.stack([pixel_constant(model, spec, p) for p in pixels])
+    )
+
+
+def _affine_of_preprocess(model: keras.Model, channels: int):
+    """Fit ``y = x @ A + b`` to the model's per-pixel preprocessing, or return None."""
+    info = registry.info(model)
+    pmax = float(info.pixel_max)
+    probe = np.zeros((channels + 2, 1, 1, channels), "float32")
+    for c in range(channels):
+        probe[c + 1, 0, 0, c] = pmax
+    rng = np.random.default_rng(0)
+    probe[-1, 0, 0, :] = rng.uniform(0, pmax, channels)
+    try:
+        out = to_model_space(model, probe)[:, 0, 0, :]
+    except Exception:  # noqa: BLE001 - any failure means "not a per-pixel affine map"
+        return None
+    if out.shape != (channels + 2, channels):
+        return None
+    b = out[0]
+    a = (out[1:-1] - b) / pmax
+    if not np.allclose(probe[-1, 0, 0] @ a + b, out[-1], rtol=1e-4, atol=1e-4):
+        return None
+    if abs(np.linalg.det(a)) < 1e-12:
+        return None
+    return a, b
+
+
+def to_pixels(model: keras.Model, x) -> np.ndarray:
+    """Undo the model's preprocessing: model-space images -> pixel space ``[0, pixel_max]``.
+
+    Works for any per-pixel affine preprocessing (scaling, mean subtraction, channel flips),
+    found by probing ``info(model).preprocess``; otherwise each image is min-max scaled with a
+    warning. Results are clipped to the pixel range.
+    """
+    arr = np.asarray(x, dtype="float32")
+    pmax = float(registry.info(model).pixel_max)
+    fit = _affine_of_preprocess(model, arr.shape[-1])
+    if fit is None:
+        warnings.warn(
+            "Could not invert the model's preprocessing; showing min-max scaled images.",
+            UserWarning,
+            stacklevel=2,
+        )
+        lo = arr.min(axis=(-3, -2, -1), keepdims=True)
+        hi = arr.max(axis=(-3, -2, -1), keepdims=True)
+        return (arr - lo) / np.maximum(hi - lo, 1e-12) * pmax
+    a, b = fit
+    return np.clip((arr - b) @ np.linalg.inv(a), 0.0, pmax).astype("float32")
+
+
+# --------------------------------------------------------------------------------------------
+# Small pure helpers shared by several methods
+# --------------------------------------------------------------------------------------------
+
+
+def reduce_channels(grads, how: str):
+    """Reduce ``(..., C)`` attributions to one value per pixel (a TF op).
+
+    ``"max_abs"``: max over channels of the absolute value (Simonyan et al. 2013);
+    ``"sum"``: signed sum (keeps completeness for IG/SHAP); ``"l2"``: Euclidean norm;
+    ``"mean_abs"``: mean absolute value.
+    """
+    if how == "max_abs":
+        return tf.reduce_max(tf.abs(grads), axis=-1)
+    if how == "sum":
+        return tf.reduce_sum(grads, axis=-1)
+    if how == "l2":
+        return tf.norm(grads, axis=-1)
+    if how == "mean_abs":
+        return tf.reduce_mean(tf.abs(grads), axis=-1)
+    raise ValueError(f"Unknown channel reduction {how!r}; use 'max_abs', 'sum', 'l2', 'mean_abs'.")
+
+
+REDUCTIONS = ("max_abs", "sum", "l2", "mean_abs")
+
+
+def check_reduce(how: str) -> str:
+    if how not in REDUCTIONS:
+        raise ValueError(f"Unknown channel reduction {how!r}; use one of {REDUCTIONS}.")
+    return how
+
+
+def upsample(maps, size):
+    """Bilinear upsampling of ``(N, h, w)`` maps to ``size = (H, W)`` (a TF op)."""
+    return tf.image.resize(maps[..., None], size, method="bilinear")[..., 0]
+
+
+def feature_path(model: keras.Model, layer) -> tuple:
+    """The spatial layer a CAM-style method reads: ``layer`` or the last spatial feature map
+    (after its activation), found also inside nested models."""
+    if layer is None:
+        layer = surgery.last_spatial_layer(model)
+    return surgery.require_spatial(model, layer)
+
+
+def as_float32(maps) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(maps, dtype="float32"))
+
+
+def tf_function(fn: Callable) -> Callable:
+    """``tf.function`` as every method uses it: one trace per input shape, and a relaxed
+    (batch-agnostic) trace after the first shape change (the last, smaller chunk)."""
+    return tf.function(fn, reduce_retracing=True)
+
+
+def input_gradients(model: keras.Model, z, weights, offset):
+    """Gradient of the explained score w.r.t. the input rows ``z`` (a TF op)."""
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        s = score(model, z, weights, offset)
+    return tape.gradient(s, z)
+
+
+def gradient_rows_fn(model: keras.Model, reduce: str, with_delta: bool) -> Callable:
+    """Compiled ``f(z, [delta,] weights, offset) -> reduce(grad(z) [* delta])``, ``(B, H, W)``.
+
+    The one gradient kernel behind saliency (``z = x``), SmoothGrad (``z = x + noise``),
+    Integrated Gradients (``z`` on the path, ``delta = x - x'``) and expected gradients.
+    """
+
+    def build():
+        if with_delta:
+            def fn(z, delta, weights, offset):
+                return reduce_channels(input_gradients(model, z, weights, offset) * delta, reduce)
+        else:
+            def fn(z, weights, offset):
+                return reduce_channels(input_gradients(model, z, weights, offset), reduce)
+        return tf_function(fn)
+
+    return compiled(model, ("gradient_rows", reduce, with_delta), build)
+
+
+def feature_gradients(model: keras.Model, path: tuple, x, weights, offset):
+    """``(A, dS/dA)``: a layer's activations and the score's gradient w.r.t. them (a TF op).
+
+    The layer is tapped during the forward pass (works inside nested models) and watched.
+    """
+    seen = {}
+
+    def tap(a):
+        tape.watch(a)
+        seen["a"] = a
+
+    with tf.GradientTape() as tape:
+        s = score(model, x, weights, offset, taps={path[-1]: tap})
+    return seen["a"], tape.gradient(s, seen["a"])
+
+
+def mean_rows(
+    n_images: int,
+    per_image: int,
+    batch_size: int,
+    make_args: Callable[[np.ndarray, np.ndarray], Sequence],
+    fn: Callable,
+    model: keras.Model,
+    progress: str | None = None,
+) -> np.ndarray:
+    """Average ``fn`` over ``per_image`` rows per image without holding all rows in memory.
+
+    Row ``r`` belongs to image ``r // per_image`` and is sample ``r % per_image``;
+    ``make_args(image_idx, sample_idx)`` builds the chunk's arguments. Memory is bounded by
+    ``batch_size`` rows plus one accumulator per image.
+    """
+    total = None
+    slices = list(chunks(n_images * per_image, batch_size))
+    if progress and len(slices) > 4:
+        from tqdm.auto import tqdm
+
+        slices = tqdm(slices, desc=progress, leave=False)
+    with logits_mode(model):
+        for sl in slices:
+            rows = np.arange(sl.start, sl.stop)
+            img, sample = rows // per_image, rows % per_image
+            args = [tf.constant(a) if isinstance(a, np.ndarray) else a
+                    for a in make_args(img, sample)]
+            out = fn(*args).numpy().astype("float64")
+            if total is None:
+                total = np.zeros((n_images,) + out.shape[1:], "float64")
+            for i in np.unique(img):
+                total[i] += out[img == i].sum(axis=0)
+    return as_float32(total / per_image)
+
+
+def scores_fn(model: keras.Model) -> Callable:
+    """Compiled ``f(z, weights, offset) -> score per row`` (forward passes only)."""
+    return compiled(
+        model, ("score",),
+        lambda: tf_function(lambda z, w, o: score(model, z, w, o)),
+    )
+
+
+def row_scores(model: keras.Model, x, weights, offset, batch_size: int) -> np.ndarray:
+    """The explained score of each row of ``x`` (compiled, chunked)."""
+    return run_rows(
+        len(x), batch_size, lambda sl: (x[sl], weights[sl], offset[sl]), scores_fn(model), model
+    )

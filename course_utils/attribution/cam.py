@@ -1,0 +1,93 @@
+"""Class Activation Mapping (Zhou, Khosla, Lapedriza, Oliva & Torralba 2016)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import surgery
+from course_utils.attribution import _core
+
+# Layers that may sit between the GAP and the classifier without changing CAM's algebra.
+_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Flatten, keras.layers.Activation,
+                 keras.layers.InputLayer)
+
+
+def _gap_head(model: keras.Model, path: tuple) -> keras.layers.Dense:
+    """Check that ``path``'s layer is followed only by GAP (+ dropout) and the final Dense."""
+    h = _core.head(model)
+    entries = list(surgery.iter_layers(model))
+    idx = next(i for i, (p, _) in enumerate(entries) if p[-1] is path[-1])
+    after = [la for _, la in entries[idx + 1:] if not isinstance(la, keras.Model)]
+    gaps = [la for la in after if isinstance(la, keras.layers.GlobalAveragePooling2D)]
+    others = [la for la in after if not isinstance(la, (keras.layers.GlobalAveragePooling2D,
+                                                        *_PASS_THROUGH)) and la is not h.layer]
+    if not isinstance(h.layer, keras.layers.Dense) or len(gaps) != 1 or others:
+        raise ValueError(
+            f"CAM needs a model whose layer {path[-1].name!r} is followed by "
+            "GlobalAveragePooling2D and a final Dense layer only; found "
+            f"{[la.name for la in after]}. Use gradcam() for other architectures."
+        )
+    return h.layer
+
+
+def cam_map(a, class_weights):
+    """``sum_k w_k^c A_k`` per image (a TF op): ``a`` ``(N, h, w, K)``, weights ``(N, K)``."""
+    return tf.einsum("nhwk,nk->nhw", a, class_weights)
+
+
+def cam(
+    model: keras.Model,
+    images,
+    targets=None,
+    *,
+    layer=None,
+    relu: bool = False,
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
+    """CAM for GAP-headed models: the classifier's weights times the last feature maps.
+
+    ``M_c(i, j) = sum_k w_k^c A_k(i, j)`` (Zhou et al. 2016), bilinearly upsampled to the input
+    size; unnormalized and signed (``relu=True`` keeps the positive part). The weights are the
+    final Dense layer's kernel column of the target, i.e. CAM explains the pre-softmax score
+    (without its bias). For a single sigmoid unit, target 1 uses the negated column.
+
+    Parameters
+    ----------
+    layer
+        The feature layer; default the last spatial layer, which must be followed only by
+        ``GlobalAveragePooling2D`` (and dropout) and the final ``Dense``.
+
+    Returns
+    -------
+    float32 ``(N, H, W)``.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> inp = keras.Input((8, 8, 3))
+    >>> x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    >>> out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+    >>> cam(keras.Model(inp, out), np.random.rand(8, 8, 3)).shape
+    (1, 8, 8)
+    """
+    job = _core.prepare(model, images, targets, batch_size)
+    path = _core.feature_path(model, layer)
+    dense = _gap_head(model, path)
+    kernel = np.asarray(dense.kernel.numpy(), "float32")  # (K, classes)
+    class_w = (job.weights @ kernel.T).astype("float32")  # (N, K): one-hot or +-1 rows
+    size = job.x.shape[1:3]
+
+    def build():
+        def fn(x, cw):
+            seen = {}
+            _core.forward_scores(model, x, {path[-1]: lambda t: seen.setdefault("a", t)})
+            m = cam_map(seen["a"], cw)
+            return _core.upsample(tf.nn.relu(m) if relu else m, size)
+
+        return _core.tf_function(fn)
+
+    fn = _core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
+    maps = _core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], class_w[sl]), fn, model)
+    return _core.as_float32(maps)

@@ -1,0 +1,135 @@
+"""Occlusion (Zeiler & Fergus 2014): slide a patch, record the drop of the class score."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from course_utils.attribution import _core
+
+
+def window_starts(size: int, window: int, stride: int) -> np.ndarray:
+    """Top-left positions along one axis so that windows cover ``[0, size)`` completely."""
+    if window >= size:
+        return np.array([0])
+    starts = list(range(0, size - window + 1, stride))
+    if starts[-1] != size - window:
+        starts.append(size - window)
+    return np.array(starts)
+
+
+def windows(shape: tuple, window: tuple, stride: tuple) -> np.ndarray:
+    """``(P, 4)`` windows ``(top, left, height, width)`` covering an image of ``shape = (H, W)``."""
+    tops = window_starts(shape[0], window[0], stride[0])
+    lefts = window_starts(shape[1], window[1], stride[1])
+    wh = (min(window[0], shape[0]), min(window[1], shape[1]))
+    return np.array([(t, left, *wh) for t in tops for left in lefts])
+
+
+def window_masks(shape: tuple, wins: np.ndarray) -> np.ndarray:
+    """float32 ``(P, H, W)``: 1 inside each window."""
+    masks = np.zeros((len(wins),) + tuple(shape), "float32")
+    for p, (t, left, h, w) in enumerate(wins):
+        masks[p, t:t + h, left:left + w] = 1.0
+    return masks
+
+
+def spread(drops: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Average each pixel's score drops over the windows that covered it.
+
+    ``drops``: ``(N, P)``; ``masks``: ``(P, H, W)`` -> ``(N, H, W)``. Dividing by the coverage
+    count matters when ``stride < window``: otherwise pixels in the middle, covered by more
+    windows, get larger values than the border for no reason.
+    """
+    p, h, w = masks.shape
+    flat = masks.reshape(p, h * w)
+    count = flat.sum(axis=0)
+    total = drops @ flat
+    return (total / np.maximum(count, 1)).reshape(len(drops), h, w).astype("float32")
+
+
+def _occluded_fn(model: keras.Model):
+    def build():
+        def fn(x, fill, mask, weights, offset):
+            m = mask[..., None]
+            return _core.score(model, x * (1.0 - m) + fill * m, weights, offset)
+
+        return _core.tf_function(fn)
+
+    return _core.compiled(model, ("occlusion",), build)
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    vals = (v, v) if np.isscalar(v) else tuple(v)
+    if len(vals) != 2 or any(int(a) < 1 for a in vals):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {v!r}.")
+    return int(vals[0]), int(vals[1])
+
+
+def occlusion(
+    model: keras.Model,
+    images,
+    targets=None,
+    *,
+    window=None,
+    stride=None,
+    fill="grey",
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
+    """Score drop when a window is covered, averaged over the windows covering each pixel.
+
+    ``map[i, y, x] = mean over windows w covering (y, x) of (s(x_i) - s(x_i with w filled))``
+    where ``s`` is the target's pre-softmax score (unsaturated, comparable across windows).
+    Positive: covering the pixel lowers the score. All ``N * P`` occluded copies are evaluated
+    in compiled batches of ``batch_size``.
+
+    Parameters
+    ----------
+    window
+        Patch size ``int`` or ``(h, w)``; default ``max(1, H // 8)`` (28 px at 224 px, within the
+        15-32 px usually used on ImageNet).
+    stride
+        Step between windows; default ``window // 2``. Windows are added at the far edges so
+        every pixel is covered.
+    fill
+        The occluder in **pixel space** (``"grey"`` default, ``"black"``, ``"white"``, ``"mean"``
+        colour of the image, a number/colour in pixel units, or an image-shaped array, e.g. a
+        blurred copy), mapped through the model's preprocessing. ``("model", value)`` gives it
+        in model space.
+
+    Returns
+    -------
+    float32 ``(N, H, W)``.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> occlusion(m, np.ones((8, 8, 1)), window=4, stride=2).shape
+    (1, 8, 8)
+    """
+    job = _core.prepare(model, images, targets, batch_size)
+    h, w = job.x.shape[1:3]
+    win = _pair(window if window is not None else max(1, h // 8), "window")
+    if stride is None:
+        stride = (max(1, win[0] // 2), max(1, win[1] // 2))
+    st = _pair(stride, "stride")
+    wins = windows((h, w), win, st)
+    masks = window_masks((h, w), wins)
+    fills = _core.model_space_constant(model, fill, job.x)
+    n_p = len(wins)
+    fn = _occluded_fn(model)
+
+    def make(sl):
+        rows = np.arange(sl.start, sl.stop)
+        img, p = rows // n_p, rows % n_p
+        return job.x[img], fills[img], masks[p], job.weights[img], job.offset[img]
+
+    occluded = _core.run_rows(job.n * n_p, batch_size, make, fn, model, "Occlusion")
+    base = _core.row_scores(model, job.x, job.weights, job.offset, batch_size)
+    drops = base[:, None] - occluded.reshape(job.n, n_p)
+    return spread(drops, masks)
+
+
+
