@@ -51,5 +51,18 @@ def offline() -> bool:
 
 
 def keras_home() -> Path:
-    """Keras' own cache folder (``KERAS_HOME`` or ``~/.keras``), where weights and datasets land."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
+    """Keras' own cache folder, where weights and datasets land.
+
+    That is ``KERAS_HOME`` (read by Keras when it is imported) or ``~/.keras``, and
+    ``/tmp/.keras`` when that folder is not writable, exactly as ``keras.utils.get_file`` does.
+    """
+    from keras.src.backend import config as keras_config
+
+    home = Path(keras_config.keras_home()).expanduser()
+    return home if os.access(home, os.W_OK) else Path("/tmp") / ".keras"
+
+
+def quick() -> bool:
+    """True when ``COURSE_QUICK`` is set: notebooks use fewer steps and samples (CI runs),
+    through the same code path."""
+    return os.environ.get("COURSE_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}

@@ -40,7 +40,9 @@ def _is_model(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def iter_layers(model: keras.Model, prefix: tuple = ()) -> Iterator[tuple[tuple, keras.layers.Layer]]:
+def iter_layers(
+    model: keras.Model, prefix: tuple = ()
+) -> Iterator[tuple[tuple, keras.layers.Layer]]:
     """Yield ``(path, layer)`` for every layer of ``model``, depth first, nested models included.
 
     ``path`` is the tuple of layers from the outermost model's child down to the layer itself.

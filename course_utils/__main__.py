@@ -1,0 +1,163 @@
+"""Command line: ``python -m course_utils {check,fetch,build}``.
+
+- ``check``: what this machine has (versions, GPU, offline or not, what is cached).
+- ``fetch NAME ...``: pre-download ImageNet weights and datasets (``all`` for everything), for
+  a seminar room: run it once on a machine with internet, then everything works offline.
+- ``build --out build``: execute every notebook headless, write them as HTML, build slides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+DATASETS = {
+    "food101": {
+        "url": "http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",
+        "sha256": "d97d15e438b7f4498f96086a4f7e2fa42a32f2712e87d3295441b2b6314053a4",
+        "archive": "food-101.tar.gz",
+        "folder": "food-101",
+    },
+    "cats_vs_dogs": {
+        "url": "https://download.microsoft.com/download/3/E/1/"
+               "3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip",
+        "sha256": "b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9",
+        "archive": "kagglecatsanddogs_5340.zip",
+        "folder": "PetImages",
+    },
+}
+
+
+def _extract(archive: Path, dest: Path, folder: str) -> None:
+    """Extract into a temporary folder, then move the dataset folder into place atomically."""
+    import shutil
+    import tempfile
+
+    if (dest / folder).is_dir():
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+    try:
+        if archive.suffix == ".zip":
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(tmp, filter="data")
+        found = next(tmp.rglob(folder))
+        found.rename(dest / folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fetch(names: list[str]) -> None:
+    """Download the named weights and datasets into their caches (``all`` for everything)."""
+    from course_utils import config, data, models
+
+    everything = [*models.SPECS, "fashion_mnist", *DATASETS]
+    if "all" in names:
+        names = everything
+    unknown = [n for n in names if n not in everything]
+    if unknown:
+        raise SystemExit(f"Unknown names {unknown}. Valid: all, {', '.join(everything)}")
+    for name in names:
+        if name in models.SPECS:
+            import keras
+
+            print(f"fetching {name} ImageNet weights")
+            getattr(keras.applications, models.SPECS[name].builder)(weights="imagenet")
+        elif name == "fashion_mnist":
+            import keras
+
+            keras.datasets.fashion_mnist.load_data()
+        else:
+            spec = DATASETS[name]
+            root = config.data_dir()
+            archive = data.download(spec["url"], root / spec["archive"], sha256=spec["sha256"])
+            _extract(archive, root, spec["folder"])
+        print(f"{name}: ready")
+
+
+def check() -> dict:
+    """A report of this machine: versions, devices, offline mode and what is cached."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from course_utils import config, models
+    from course_utils.data import fashion
+
+    report = {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "COURSE_OFFLINE": config.offline(),
+        "data_dir": str(config.data_dir()),
+        "imagenet_weights_cached": {n: models.weights_cached(n) for n in models.SPECS},
+        "fashion_mnist_folder": str(fashion.find_dir()),
+        "food101_folder": (config.data_dir() / "food-101").is_dir(),
+        "pet_images_folder": (config.data_dir() / "PetImages").is_dir(),
+        "trained_models_cached": sorted(
+            p.stem for p in config.cache_dir("models").glob("*.keras")
+        ),
+    }
+    return report
+
+
+def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> None:
+    """Execute ``notebooks`` headless and write them as HTML under ``out/html``."""
+    import time
+
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    html_dir = out / "html"
+    html_dir.mkdir(parents=True, exist_ok=True)
+    from course_utils import cache
+
+    for nb_path in notebooks:
+        start = time.time()
+        nb = nbformat.read(nb_path, as_version=4)
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(
+            nb, {"metadata": {"path": str(nb_path.parent)}}
+        )
+        body, _ = HTMLExporter().from_notebook_node(nb)
+        cache.atomic_write_bytes(html_dir / f"{nb_path.stem}.html", body.encode())
+        print(f"{nb_path.name}: {time.time() - start:.0f} s -> {html_dir / nb_path.stem}.html")
+    try:
+        from course_utils import slides
+    except ImportError:
+        print("slides: course_utils.slides is not available; skipped")
+    else:
+        slides.build_all(notebooks, out / "slides")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="report versions, devices, offline mode and caches")
+    p_fetch = sub.add_parser("fetch", help="pre-download weights and datasets")
+    p_fetch.add_argument("names", nargs="+", help="model or dataset names, or 'all'")
+    p_build = sub.add_parser("build", help="execute notebooks to HTML and build slides")
+    p_build.add_argument("--out", type=Path, default=Path("build"))
+    p_build.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        for key, value in check().items():
+            print(f"{key:26s} {value}")
+    elif args.command == "fetch":
+        fetch(args.names)
+    else:
+        nbs = args.notebooks or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
+        build(args.out, nbs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Fashion-MNIST, found offline where it already is, else downloaded through Keras."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from course_utils import config
+
+FILES = (
+    "train-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+)
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+
+def candidate_dirs() -> list[Path]:
+    """Folders searched for the four files, in order: Keras' cache, then Debian's package."""
+    return [config.keras_home() / "datasets" / "fashion-mnist", DEBIAN_DIR]
+
+
+def find_dir() -> Path | None:
+    """The first folder of :func:`candidate_dirs` that holds all four files, else ``None``."""
+    for folder in candidate_dirs():
+        if all((folder / f).is_file() for f in FILES):
+            return folder
+    return None
+
+
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        return np.frombuffer(fh.read(), np.uint8, offset=offset)
+
+
+def load_folder(folder: str | Path):
+    """Read the four gzip files of ``folder`` into Keras' ``(x_train, y_train), (x_test, y_test)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the files the folder should hold.
+    """
+    folder = Path(folder)
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} does not hold the Fashion-MNIST files {', '.join(missing)}. Expected the "
+            f"four files {', '.join(FILES)} (as Keras downloads them)."
+        )
+    y_train = _read_idx(folder / FILES[0], 8)
+    x_train = _read_idx(folder / FILES[1], 16).reshape(len(y_train), 28, 28)
+    y_test = _read_idx(folder / FILES[2], 8)
+    x_test = _read_idx(folder / FILES[3], 16).reshape(len(y_test), 28, 28)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def fashion_mnist():
+    """Fashion-MNIST as Keras returns it: ``(x_train, y_train), (x_test, y_test)``, uint8.
+
+    Looks in Keras' cache, then in Debian's ``dataset-fashion-mnist`` folder
+    (``/usr/share/datasets/fashion-mnist``), and only then downloads through
+    ``keras.datasets.fashion_mnist.load_data()``.
+
+    Examples
+    --------
+    >>> (x_train, y_train), (x_test, y_test) = fashion_mnist()  # doctest: +SKIP
+    >>> x_train.shape, x_test.shape  # doctest: +SKIP
+    ((60000, 28, 28), (10000, 28, 28))
+    """
+    folder = find_dir()
+    if folder is not None:
+        return load_folder(folder)
+    if config.offline():
+        raise FileNotFoundError(
+            "Fashion-MNIST is not available offline: none of "
+            f"{', '.join(str(d) for d in candidate_dirs())} holds {', '.join(FILES)}. "
+            "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or run "
+            "`python -m course_utils fetch fashion_mnist` on a machine with internet."
+        )
+    import keras
+
+    return keras.datasets.fashion_mnist.load_data()
+
+
+def verify(folder: str | Path | None = None) -> dict[str, bool]:
+    """Check the four files against the SHA-256 of their uncompressed content (the values in
+    ``data/manifest.json``); return ``{file: ok}``."""
+    import hashlib
+
+    folder = Path(folder) if folder is not None else find_dir()
+    if folder is None:
+        raise FileNotFoundError("No Fashion-MNIST folder found; see fashion_mnist().")
+    result = {}
+    for name, digest in UNCOMPRESSED_SHA256.items():
+        with gzip.open(folder / name, "rb") as fh:
+            result[name] = hashlib.sha256(fh.read()).hexdigest() == digest
+    return result
+
+
+UNCOMPRESSED_SHA256 = {
+    "train-images-idx3-ubyte.gz":
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz":
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz":
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz":
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
