@@ -1,0 +1,263 @@
+"""Internal plumbing of ``course_utils.features``: compiled-function cache, a forward pass that
+stops at the last requested layer, the model's input geometry, and pixel space -> model input.
+
+Nothing here is specific to one method; every module of the package uses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import surgery
+from course_utils.models.registry import info
+
+# --------------------------------------------------------------------------------------------
+# Compiled functions, one per (model, static options), traced once
+# --------------------------------------------------------------------------------------------
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled(model: keras.Model, key: Hashable, build: Callable[[weakref.ref], Callable]):
+    """Return the compiled function cached for ``(model, key)``, building it on first use.
+
+    ``build`` receives a weak reference to the model (so the cache does not keep the model
+    alive) and returns a ``tf.function``.
+    """
+    per_model = _COMPILED.setdefault(model, {})
+    fn = per_model.get(key)
+    if fn is None:
+        fn = per_model[key] = build(weakref.ref(model))
+    return fn
+
+
+def clear_compiled(model: keras.Model | None = None) -> None:
+    """Forget the compiled functions of ``model`` (of every model when ``None``)."""
+    if model is None:
+        _COMPILED.clear()
+    else:
+        _COMPILED.pop(model, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+
+
+def path_name(path: tuple) -> str:
+    """``"outer/inner"`` name of a layer path."""
+    return "/".join(p.name for p in path)
+
+
+def resolve(model: keras.Model, layers) -> list[tuple]:
+    """Resolve one layer reference or a sequence of them to paths (see ``surgery.find_path``)."""
+    if layers is None:
+        raise ValueError("Give at least one layer (name, index or layer object).")
+    if isinstance(layers, (str, int, np.integer, keras.layers.Layer)):
+        layers = [layers]
+    paths = [surgery.find_path(model, ref) for ref in layers]
+    if not paths:
+        raise ValueError("Give at least one layer (name, index or layer object), not [].")
+    return paths
+
+
+def layer_output_shape(path: tuple) -> tuple:
+    """Symbolic output shape of the last layer of ``path``."""
+    return tuple(surgery.output_shape(path[-1]))
+
+
+def n_channels(path: tuple) -> int:
+    """Number of channels (last axis) of a layer's output."""
+    return int(layer_output_shape(path)[-1])
+
+
+def check_indices(indices, n: int, what: str, layer_name: str) -> np.ndarray:
+    """Validate integer indices into an axis of length ``n``; return them as an int array."""
+    arr = np.atleast_1d(np.asarray(indices))
+    if arr.size == 0:
+        raise ValueError(f"Give at least one {what} index for layer {layer_name!r}.")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what.capitalize()} indices must be integers, got {indices!r}.")
+    bad = arr[(arr < 0) | (arr >= n)]
+    if bad.size:
+        raise ValueError(
+            f"{what.capitalize()} index {int(bad[0])} is out of range for layer {layer_name!r}, "
+            f"which has {n} {what}s: valid indices are 0..{n - 1}."
+        )
+    return arr.astype("int64").ravel()
+
+
+class _Stop(Exception):
+    """Raised by a tap once every requested activation is recorded (ends the forward pass)."""
+
+
+def forward_until(model: keras.Model, x, paths: Sequence[tuple]) -> list:
+    """Activations of ``paths`` from one forward pass that stops after the last of them.
+
+    Works eagerly and inside ``tf.function`` (the layers after the last requested one are then
+    never traced, so visualizing ``block1_conv1`` of VGG16 does not pay for ``block5``).
+    """
+    layers = []
+    for path in paths:
+        if not any(layer is path[-1] for layer in layers):
+            layers.append(path[-1])
+    got: dict[int, tf.Tensor] = {}
+
+    def make(layer):
+        def tap(t):
+            got[id(layer)] = t
+            if len(got) == len(layers):
+                raise _Stop
+
+        return tap
+
+    try:
+        surgery.forward(model, x, {layer: make(layer) for layer in layers})
+    except _Stop:
+        pass
+    return [got[id(path[-1])] for path in paths]
+
+
+@contextlib.contextmanager
+def linear_activation(layer: keras.layers.Layer, names=("softmax", "sigmoid")):
+    """Temporarily replace a layer's fused ``activation`` (if its name is in ``names``) with the
+    identity: softmax/sigmoid -> logits; relu -> pre-activation.
+
+    Used only while a function is traced, so the compiled graph keeps the swap and the model
+    itself is left unchanged.
+    """
+    act = getattr(layer, "activation", None)
+    swap = act is not None and getattr(act, "__name__", "") in set(names)
+    if swap:
+        layer.activation = keras.activations.linear
+    try:
+        yield swap
+    finally:
+        if swap:
+            layer.activation = act
+
+
+def logit_path(model: keras.Model) -> tuple:
+    """Path of the layer whose output (with its softmax/sigmoid removed) gives the logits."""
+    entries = [p for p, layer in surgery.iter_layers(model) if not isinstance(layer, keras.Model)]
+    if not entries:
+        raise ValueError(f"Model {model.name!r} has no layers.")
+    last = entries[-1]
+    layer = last[-1]
+    is_act = isinstance(layer, (keras.layers.Softmax, keras.layers.Activation))
+    if is_act and len(entries) > 1:
+        return entries[-2]
+    return last
+
+
+# --------------------------------------------------------------------------------------------
+# Input geometry and preprocessing
+# --------------------------------------------------------------------------------------------
+
+
+def input_shape(model: keras.Model) -> tuple:
+    """``(H or None, W or None, C)`` of the model's single image input."""
+    try:
+        shape = tuple(model.inputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError) as err:
+        raise ValueError(
+            f"Model {model.name!r} has no defined input; build it with keras.Input((H, W, C))."
+        ) from err
+    if len(shape) != 4:
+        raise ValueError(
+            f"Model {model.name!r} takes inputs of shape {shape}; the feature tools need an image "
+            "input (N, H, W, C)."
+        )
+    return shape[1], shape[2], int(shape[3])
+
+
+def as_batch(model: keras.Model, images, name: str = "images") -> np.ndarray:
+    """Validate pixel-space images against the model input and return a float32 batch."""
+    arr = np.asarray(images, dtype="float32")
+    h, w, c = input_shape(model)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim == 2 and c == 1:
+        arr = arr[None, ..., None]
+    if arr.ndim != 4 or arr.shape[-1] != c:
+        raise ValueError(
+            f"{name} must be one image (H, W, {c}) or a batch (N, H, W, {c}) in pixel space; "
+            f"got shape {np.shape(images)}."
+        )
+    if (h is not None and arr.shape[1] != h) or (w is not None and arr.shape[2] != w):
+        raise ValueError(
+            f"Model {model.name!r} takes {h}x{w} images; got {arr.shape[1]}x{arr.shape[2]}. "
+            "Resize the images first."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch.")
+    return arr
+
+
+@dataclass(frozen=True)
+class InputMap:
+    """Pixel space ``[0, pixel_max]`` -> model input: ``x @ matrix + offset`` when affine.
+
+    ``keras.applications`` preprocessors (caffe: RGB->BGR and mean subtraction; tf: [-1, 1];
+    torch: mean/std) are all affine per pixel; the map is estimated once by probing
+    ``info(model).preprocess`` and applied inside compiled functions as two constants. A
+    preprocessor that is not affine is called directly on the tensor instead.
+    """
+
+    pixel_max: float
+    matrix: np.ndarray | None
+    offset: np.ndarray | None
+    fn: Callable | None = None
+
+    def __call__(self, pixels):
+        """Map a pixel-space tensor (in ``[0, pixel_max]``) to the model's input space."""
+        if self.matrix is None:
+            return tf.convert_to_tensor(self.fn(pixels), dtype=tf.float32)
+        return tf.tensordot(pixels, self.matrix, axes=[[-1], [0]]) + self.offset
+
+
+_INPUT_MAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def input_map(model: keras.Model) -> InputMap:
+    """The model's preprocessing as an :class:`InputMap` (cached per model)."""
+    cached = _INPUT_MAPS.get(model)
+    if cached is not None:
+        return cached
+    meta = info(model)
+    c = input_shape(model)[2]
+    pmax = float(meta.pixel_max)
+    probe = np.zeros((c + 2, 2, 2, c), "float32")
+    for i in range(c):
+        probe[i + 1, ..., i] = pmax
+    rng = np.random.default_rng(0)
+    probe[-1] = rng.uniform(0, pmax, size=(2, 2, c))
+    out = np.asarray(meta.preprocess(probe.copy()), dtype="float64")
+    affine = out.shape == probe.shape
+    result = None
+    if affine:
+        offset = out[0, 0, 0]
+        matrix = np.stack([out[i + 1, 0, 0] - offset for i in range(c)]) / pmax
+        pred = probe[-1].astype("float64") @ matrix + offset
+        scale = max(np.abs(out).max(), 1e-6)
+        if np.allclose(pred, out[-1], atol=1e-4 * scale):
+            result = InputMap(pmax, matrix.astype("float32"), offset.astype("float32"))
+    if result is None:
+        result = InputMap(pmax, None, None, meta.preprocess)
+    _INPUT_MAPS[model] = result
+    return result
+
+
+def fixed_hw(model: keras.Model) -> tuple[int, int] | None:
+    """The model's fixed input height and width, or ``None`` when it takes any size."""
+    h, w, _ = input_shape(model)
+    if h is None or w is None:
+        return None
+    return int(h), int(w)

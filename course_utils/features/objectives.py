@@ -1,0 +1,120 @@
+"""What activation maximization maximizes, batched: image ``i`` of a batch serves unit ``i``.
+
+``channel``
+    mean activation of channel ``c`` over the whole feature map (Lucid's ``channel``);
+``neuron``
+    activation of channel ``c`` at the centre of the map (a single unit; for a ``Dense`` layer,
+    unit ``c``);
+``layer``
+    mean squared activation of a whole layer (DeepDream's objective; unit indices are ignored);
+``class``
+    a class logit (Simonyan et al. 2013): the model's last layer with its softmax removed.
+
+Every score is a vector with one value per image, so one forward/backward pass optimizes a whole
+batch of units at once, each image only by its own unit's gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import surgery
+from course_utils.features import _graph
+
+KINDS = ("channel", "neuron", "layer", "class")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved objective: kind, layer path, and one unit index per picture."""
+
+    kind: str
+    path: tuple
+    units: tuple[int, ...]
+
+    @property
+    def layer_name(self) -> str:
+        """``"outer/inner"`` name of the layer."""
+        return _graph.path_name(self.path)
+
+    @property
+    def layer(self) -> keras.layers.Layer:
+        """The layer object."""
+        return self.path[-1]
+
+
+def target(model: keras.Model, kind: str, layer=None, units=None) -> Target:
+    """Check an objective request and resolve it to a :class:`Target`.
+
+    Parameters
+    ----------
+    model
+        The model.
+    kind
+        One of ``"channel"``, ``"neuron"``, ``"layer"``, ``"class"``.
+    layer
+        Layer reference (ignored for ``"class"``, which uses the logits).
+    units
+        Channel / unit / class indices (an int or a sequence); ``None`` means all channels for
+        ``"channel"`` and ``"neuron"``; ignored for ``"layer"`` (one picture).
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c")])
+    >>> target(m, "channel", "c", [0, 3]).units
+    (0, 3)
+    """
+    if kind not in KINDS:
+        raise ValueError(f"Unknown objective {kind!r}; choose one of {', '.join(KINDS)}.")
+    if kind == "class":
+        path = _graph.logit_path(model)
+    else:
+        if layer is None:
+            raise ValueError(f"Objective {kind!r} needs a layer.")
+        path = surgery.require_spatial(model, layer) if kind == "channel" else surgery.find_path(
+            model, layer
+        )
+    name = _graph.path_name(path)
+    shape = _graph.layer_output_shape(path)
+    if kind == "neuron" and len(shape) not in (2, 4):
+        raise ValueError(
+            f"Layer {name!r} outputs shape {shape}; a neuron objective needs (N, H, W, C) or "
+            "(N, units)."
+        )
+    if kind == "layer":
+        return Target(kind, path, (0,))
+    n = int(shape[-1])
+    what = "class" if kind == "class" else ("channel" if len(shape) == 4 else "unit")
+    if units is None:
+        if kind == "class":
+            raise ValueError(f"Give the class indices to visualize (0..{n - 1}).")
+        units = range(n)
+    idx = _graph.check_indices(list(units) if not np.isscalar(units) else units, n, what, name)
+    return Target(kind, path, tuple(int(i) for i in idx))
+
+
+def score(kind: str, act: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
+    """Per-image objective values ``(B,)`` of activation ``act`` for ``units`` ``(B,)``."""
+    if kind == "layer":
+        axes = list(range(1, len(act.shape)))
+        return tf.reduce_mean(tf.square(act), axis=axes)
+    if len(act.shape) == 2:  # a dense layer: neuron or class logit
+        return tf.gather(act, units, axis=1, batch_dims=1)
+    if kind == "channel":
+        return tf.reduce_mean(tf.gather(act, units, axis=3, batch_dims=1), axis=[1, 2])
+    if kind == "neuron":
+        h, w = act.shape[1], act.shape[2]
+        centre = act[:, h // 2, w // 2, :]
+        return tf.gather(centre, units, axis=1, batch_dims=1)
+    raise ValueError(f"Objective {kind!r} needs a dense output, got shape {tuple(act.shape)}.")
+
+
+def channel_means(act: np.ndarray) -> np.ndarray:
+    """Mean activation of every channel per image: ``(N, H, W, C)`` -> ``(N, C)``."""
+    a = np.asarray(act)
+    return a.reshape(a.shape[0], -1, a.shape[-1]).mean(axis=1)

@@ -1,0 +1,199 @@
+"""Figures for the two feature lessons: channel grids, the depth summary, picture grids.
+
+Every figure made from a random-weight stand-in carries ``info(model).label`` on screen.
+Channel maps are min-max scaled per channel for display only; the raw values stay in the arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_utils.features.activations import DepthSummary, activations, dead_channels
+from course_utils.features.visualize import Visualization
+from course_utils.models.registry import info
+
+
+def _label(fig, label: str) -> None:
+    if label:
+        fig.text(0.5, 0.002, label, ha="center", va="bottom", color="crimson", fontsize=9,
+                 fontweight="bold")
+
+
+def _grid(n: int, ncols: int, cell: float = 1.4):
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + 0.6),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    return fig, axes.ravel()
+
+
+def plot_channels(
+    activation: np.ndarray,
+    *,
+    layer: str = "",
+    label: str = "",
+    ncols: int = 8,
+    max_channels: int | None = 64,
+    threshold: float = 0.0,
+    cmap: str = "viridis",
+):
+    """A grid of every channel of one feature map, dead channels marked.
+
+    Parameters
+    ----------
+    activation
+        ``(H, W, C)`` feature map of one image (or ``(1, H, W, C)``).
+    layer
+        Layer name for the title.
+    label
+        Text shown under the figure (a stand-in's label).
+    ncols, max_channels
+        Grid width; show at most this many channels (``None``: all).
+    threshold
+        A channel whose values never exceed it is marked dead (red frame, "dead").
+
+    Returns
+    -------
+    The matplotlib figure.
+
+    Examples
+    --------
+    >>> fig = plot_channels(np.random.default_rng(0).uniform(size=(6, 6, 4)), layer="c")
+    >>> len(fig.axes)
+    4
+    """
+    a = np.asarray(activation)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3:
+        raise ValueError(
+            f"plot_channels takes one feature map (H, W, C); got shape {a.shape}. "
+            "A dense layer has no channel maps."
+        )
+    dead = dead_channels(a, threshold)
+    n = a.shape[-1] if max_channels is None else min(a.shape[-1], max_channels)
+    fig, axes = _grid(n, ncols)
+    for c in range(n):
+        ax = axes[c]
+        m = a[..., c]
+        lo, hi = float(m.min()), float(m.max())
+        ax.imshow((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m), cmap=cmap,
+                  vmin=0, vmax=1)
+        ax.set_title(str(c), fontsize=7, pad=1)
+        if dead[c]:
+            for side in ax.spines.values():
+                side.set_color("red")
+                side.set_linewidth(2)
+            ax.text(0.5, 0.5, "dead", color="red", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+    shown = f"first {n} of {a.shape[-1]}" if n < a.shape[-1] else f"all {n}"
+    fig.suptitle(
+        f"{layer}: {a.shape[0]}x{a.shape[1]}, {shown} channels; "
+        f"{int(dead.sum())} dead (red: zero everywhere on this image)",
+        fontsize=10,
+    )
+    _label(fig, label)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return fig
+
+
+def plot_layer_activations(model: keras.Model, image, layer, **kwargs):
+    """Compute ``layer``'s activation for one pixel-space ``image`` and plot its channels."""
+    (name, act), = activations(model, image, [layer]).items()
+    return plot_channels(act[0], layer=name, label=info(model).label, **kwargs)
+
+
+def plot_depth_summary(summary: DepthSummary):
+    """Zero fraction, dead channels and input correlation per layer, from input to output.
+
+    Examples
+    --------
+    >>> s = DepthSummary(["a", "b"], [(4, 4, 2), (2, 2, 2)], np.array([0.2, 0.6]),
+    ...                  np.array([0.0, 0.5]), np.array([0.9, 0.3]))
+    >>> len(plot_depth_summary(s).axes)
+    1
+    """
+    x = np.arange(len(summary.layers))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(x) + 2), 3.8))
+    ax.plot(x, summary.zero_fraction, "o-", label="fraction of zero activations")
+    ax.plot(x, summary.dead_channels, "s--", label="fraction of dead channels")
+    ax.plot(x, summary.input_corr, "^-", label="input still shows (|corr| with luminance)")
+    ax.set_xticks(x)
+    ax.set_xticklabels(summary.layers, rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("layer (input side -> output side)")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    _label(fig, summary.label)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_pictures(vis: Visualization, *, ncols: int = 8, scores: bool = True, title: str = ""):
+    """A grid of the pictures of a :class:`Visualization` (one per unit)."""
+    n = len(vis)
+    fig, axes = _grid(n, ncols, cell=1.6)
+    for i in range(n):
+        img = vis.images[i]
+        axes[i].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        text = f"{vis.units[i]}" + (f"\n{vis.scores[i]:.3g}" if scores else "")
+        axes[i].set_title(text, fontsize=7, pad=1)
+    fig.suptitle(title or f"{vis.method}: {vis.objective} of {vis.layer}", fontsize=10)
+    _label(fig, vis.label)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return fig
+
+
+def plot_comparison(visualizations: Sequence[Visualization], titles: Sequence[str] | None = None):
+    """Rows of pictures of the same units made different ways (e.g. naive vs. lucid)."""
+    if not visualizations:
+        raise ValueError("Give at least one Visualization.")
+    units = visualizations[0].units
+    if any(v.units != units for v in visualizations):
+        raise ValueError("All visualizations must show the same units.")
+    titles = titles or [v.method for v in visualizations]
+    rows, cols = len(visualizations), len(units)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 1, 1.8 * rows + 0.6),
+                             squeeze=False)
+    for r, v in enumerate(visualizations):
+        for k in range(cols):
+            ax = axes[r, k]
+            img = v.images[k]
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"unit {units[k]}", fontsize=8)
+            if k == 0:
+                ax.set_ylabel(titles[r], fontsize=9)
+    fig.suptitle(f"{visualizations[0].objective} of {visualizations[0].layer}", fontsize=10)
+    _label(fig, visualizations[0].label)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return fig
+
+
+def plot_response_matrix(matrix: np.ndarray, units: Sequence[int], label: str = ""):
+    """The channel-by-picture activation matrix (diagonal = own channel)."""
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(0.35 * len(units) + 2.5, 0.35 * len(units) + 2))
+    im = ax.imshow(m, cmap="magma")
+    ax.set_xlabel("picture of channel")
+    ax.set_ylabel("activation of channel")
+    ticks = np.arange(len(units))
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xticklabels(units, fontsize=7)
+    ax.set_yticklabels(units, fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    _label(fig, label)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

@@ -1,0 +1,370 @@
+"""Feature visualization by activation maximization, many units in one batched optimization.
+
+Start from noise and ascend the gradient of a unit's activation with respect to the input
+picture. Two recipes:
+
+``method="naive"``
+    plain gradient ascent on the pixels, as in the classic Keras example ("Visualizing what
+    convnets learn"): start from grey plus a little noise, 30 steps of size 0.016 (in ``[0, 1]``
+    pixel units, RMS per pixel) along the L2-normalized gradient, no transforms, then Keras'
+    display normalization (standardize to std 0.15 around grey, clip). The result is mostly
+    high-frequency noise that nonetheless excites the unit: an adversarial pattern.
+``method="lucid"``
+    Lucid's recipe (Olah et al., "Feature Visualization", Distill 2017): a Fourier-space
+    parameterization with ``1/f`` frequency scaling and decorrelated colours
+    (:mod:`~course_utils.features.param`), random pad/jitter/scale/rotation at every step
+    (:mod:`~course_utils.features.transforms`), Adam with learning rate 0.05, 512 steps.
+    Optional total-variation and blur penalties (``tv``, ``blur``).
+
+Image ``i`` of a batch serves unit ``i`` only (the objective is the sum of per-image scores,
+the model runs in inference mode, Adam is per element), and every unit draws its initial noise
+and its transforms from its own generator seeded by ``(seed, unit)``: visualizing 64 channels in
+one batch gives the same pictures as 64 separate runs, up to floating-point rounding.
+
+The step loop runs inside one compiled function (``tf.while_loop``) that is traced once per
+model, layer and static options; it is called in chunks of steps so a progress bar can move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from course_utils.features import _graph, objectives
+from course_utils.features import transforms as tfm
+from course_utils.features.param import LUCID, NAIVE, Param
+from course_utils.models.registry import info
+
+METHODS = ("lucid", "naive")
+DEFAULTS = {
+    "lucid": {"steps": 512, "lr": 0.05},
+    "naive": {"steps": 30, "lr": 0.016},
+}
+_CHUNK = 32  # steps per call of the compiled loop (progress granularity)
+
+
+@dataclass
+class Visualization:
+    """Pictures made by :func:`visualize`.
+
+    Attributes
+    ----------
+    images
+        ``(N, H, W, C)`` in ``[0, 1]`` (multiply by ``pixel_max`` for the model's pixel space).
+    units
+        The unit (channel / class) each picture maximizes.
+    scores
+        The objective of each returned picture, evaluated on the picture itself (no transforms).
+    history
+        ``(n_chunks, N)`` objective during the optimization (under the random transforms).
+    """
+
+    images: np.ndarray
+    layer: str
+    units: list[int]
+    objective: str
+    method: str
+    scores: np.ndarray
+    history: np.ndarray
+    pixel_max: float = 1.0
+    label: str = ""
+    settings: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image(self, unit: int) -> np.ndarray:
+        """The picture of ``unit`` (a channel or class index, not a position)."""
+        if unit not in self.units:
+            raise ValueError(f"Unit {unit} was not visualized; visualized units: {self.units}")
+        return self.images[self.units.index(unit)]
+
+    def pixels(self) -> np.ndarray:
+        """The pictures in the model's pixel space ``[0, pixel_max]``."""
+        return self.images * self.pixel_max
+
+    def plot(self, **kwargs):
+        """Show the pictures in a grid (:func:`~course_utils.features.plotting.plot_pictures`)."""
+        from course_utils.features.plotting import plot_pictures
+
+        return plot_pictures(self, **kwargs)
+
+
+def _check_int(name: str, value, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name} must be {rng}, got {value}.")
+    return int(value)
+
+
+def _total_variation(x: tf.Tensor) -> tf.Tensor:
+    dy = tf.abs(x[:, 1:] - x[:, :-1])
+    dx = tf.abs(x[:, :, 1:] - x[:, :, :-1])
+    return tf.reduce_mean(dy, axis=[1, 2, 3]) + tf.reduce_mean(dx, axis=[1, 2, 3])
+
+
+def _blur_penalty(x: tf.Tensor) -> tf.Tensor:
+    blurred = tf.stop_gradient(tf.nn.avg_pool2d(x, 3, 1, "SAME"))
+    return 0.5 * tf.reduce_mean(tf.square(x - blurred), axis=[1, 2, 3])
+
+
+def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identity, naive):
+    key = ("visualize", tgt.kind, id(tgt.layer), param, size, out_hw, identity, naive)
+    pshape = param.shape(size[0], size[1], c)
+    imap = _graph.input_map(model)
+
+    # optimize logits, and channels/neurons before their fused ReLU (a dead ReLU has no
+    # gradient); the returned scores are measured on the layer's real output
+    swap = ("softmax", "sigmoid") + (("relu",) if tgt.kind in ("channel", "neuron") else ())
+
+    def build(mref):
+        def scores_of(p, draws, units):
+            img = param.to_image(p, size[0], size[1], c)
+            x = img if identity else tfm.apply(img, draws, out_hw)
+            with _graph.linear_activation(tgt.layer, swap):
+                (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [tgt.path])
+            return objectives.score(tgt.kind, act, units), img
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, *pshape), tf.float32),  # parameters
+                tf.TensorSpec((None, *pshape), tf.float32),  # Adam first moment
+                tf.TensorSpec((None, *pshape), tf.float32),  # Adam second moment
+                tf.TensorSpec((), tf.int32),  # steps done so far
+                tf.TensorSpec((None, None, 4), tf.float32),  # transform draws (steps, B, 4)
+                tf.TensorSpec((None,), tf.int32),  # unit of each image
+                tf.TensorSpec((), tf.float32),  # learning rate
+                tf.TensorSpec((), tf.float32),  # total-variation weight
+                tf.TensorSpec((), tf.float32),  # blur weight
+            ]
+        )
+        def run(p, m, v, t0, draws, units, lr, tv_w, blur_w):
+            n = tf.shape(draws)[0]
+
+            def body(i, p, m, v, _):
+                with tf.GradientTape() as tape:
+                    tape.watch(p)
+                    s, img = scores_of(p, draws[i], units)
+                    total = tf.reduce_sum(s)
+                    total -= tv_w * tf.reduce_sum(_total_variation(img))
+                    total -= blur_w * tf.reduce_sum(_blur_penalty(img))
+                g = tape.gradient(total, p)
+                if naive:  # normalized gradient ascent: RMS step of `lr` per element
+                    axes = list(range(1, len(pshape) + 1))
+                    rms = tf.sqrt(tf.reduce_mean(tf.square(g), axis=axes, keepdims=True))
+                    p = p + lr * g / (rms + 1e-8)
+                else:  # Adam (ascent)
+                    t = tf.cast(t0 + i + 1, tf.float32)
+                    m = 0.9 * m + 0.1 * g
+                    v = 0.999 * v + 0.001 * tf.square(g)
+                    mhat = m / (1.0 - tf.pow(0.9, t))
+                    vhat = v / (1.0 - tf.pow(0.999, t))
+                    p = p + lr * mhat / (tf.sqrt(vhat) + 1e-8)
+                return i + 1, p, m, v, s
+
+            s0 = tf.zeros(tf.shape(units), tf.float32)
+            _, p, m, v, s = tf.while_loop(
+                lambda i, *_: i < n, body, (tf.constant(0), p, m, v, s0)
+            )
+            return p, m, v, s
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, None, None, c), tf.float32),
+                tf.TensorSpec((None,), tf.int32),
+            ]
+        )
+        def final(images, units):
+            with _graph.linear_activation(tgt.layer):
+                (act,) = _graph.forward_until(mref(), imap(images * imap.pixel_max), [tgt.path])
+            return objectives.score(tgt.kind, act, units)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, *pshape), tf.float32)])
+        def render(p):
+            return param.to_image(p, size[0], size[1], c)
+
+        return run, final, render
+
+    return _graph.compiled(model, key, build)
+
+
+def _keras_display(x: np.ndarray) -> np.ndarray:
+    """The classic Keras example's display normalization: std 0.15 around grey, clipped."""
+    axes = tuple(range(1, x.ndim))
+    x = x - x.mean(axis=axes, keepdims=True)
+    x = x / (x.std(axis=axes, keepdims=True) + 1e-5) * 0.15
+    return np.clip(x + 0.5, 0.0, 1.0)
+
+
+def visualize(
+    model: keras.Model,
+    layer=None,
+    channels=None,
+    *,
+    objective: str = "channel",
+    method: str = "lucid",
+    steps: int | None = None,
+    size: int | tuple[int, int] | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    lr: float | None = None,
+    param: Param | None = None,
+    transforms: tfm.Transforms | None = None,
+    tv: float = 0.0,
+    blur: float = 0.0,
+    progress: bool = True,
+) -> Visualization:
+    """Pictures that maximize units of ``layer``, all units in one batched optimization.
+
+    Parameters
+    ----------
+    model
+        A Keras model with one image input (nested models are fine). Its
+        ``info(model).preprocess`` maps the optimized pixel-space picture to the model input.
+    layer
+        Layer name, index or object (ignored for ``objective="class"``).
+    channels
+        Unit indices: channels for ``"channel"``/``"neuron"`` (default: all channels), class
+        indices for ``"class"``; ignored for ``"layer"`` (one picture).
+    objective
+        ``"channel"``, ``"neuron"``, ``"layer"`` (DeepDream's) or ``"class"``; see
+        :mod:`~course_utils.features.objectives`.
+    method
+        ``"lucid"`` (readable pictures) or ``"naive"`` (plain gradient ascent).
+    steps
+        Optimization steps (default 512 for lucid, 30 for naive).
+    size
+        Picture size in pixels (default: the model's input size, or 128 when it takes any size).
+    seed
+        Seed; unit ``u``'s noise and transforms come from ``(seed, u)``.
+    batch_size
+        Pictures optimized together (bounds memory; the units are split into chunks of this).
+    lr
+        Learning rate (default 0.05 for Adam; 0.016 RMS pixel step for naive).
+    param, transforms
+        Override the parameterization / transforms of the method.
+    tv, blur
+        Weights of a total-variation and a blur penalty (in units of the objective).
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    :class:`Visualization` with ``images`` in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((None, None, 3)),
+    ...                       keras.layers.Conv2D(4, 3, activation="relu", name="c")])
+    >>> vis = visualize(m, "c", [0, 2], steps=4, size=16, progress=False)
+    >>> vis.images.shape, vis.units
+    ((2, 16, 16, 3), [0, 2])
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose 'lucid' or 'naive'.")
+    if objective not in objectives.KINDS:
+        raise ValueError(
+            f"Unknown objective {objective!r}; choose one of {', '.join(objectives.KINDS)}."
+        )
+    tgt = objectives.target(model, objective, layer, channels)
+    naive = method == "naive"
+    steps = _check_int("steps", DEFAULTS[method]["steps"] if steps is None else steps, 1, 100_000)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    seed = _check_int("seed", seed, 0)
+    lr = float(DEFAULTS[method]["lr"] if lr is None else lr)
+    if not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    if tv < 0 or blur < 0:
+        raise ValueError(f"Penalty weights must be >= 0, got tv={tv!r}, blur={blur!r}.")
+    param = param if param is not None else (NAIVE if naive else LUCID)
+    transforms = transforms if transforms is not None else (
+        tfm.Transforms.none() if naive else tfm.Transforms.lucid()
+    )
+    fixed = _graph.fixed_hw(model)
+    _, _, c = _graph.input_shape(model)
+    if size is None:
+        size = fixed if fixed is not None else (128, 128)
+    size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if len(size) != 2:
+        raise ValueError(f"size must be an int or (height, width), got {size!r}.")
+    size = tuple(_check_int("size", s, 8, 2048) for s in size)
+    if fixed is not None and size != fixed:
+        raise ValueError(
+            f"Model {model.name!r} takes {fixed[0]}x{fixed[1]} images only; use size={fixed[0]} "
+            "(or leave size unset)."
+        )
+    out_hw = fixed if fixed is not None else transforms.out_size(*size)
+    identity = transforms.is_identity and out_hw == size
+
+    run, final, render = _engine(model, tgt, param, size, c, out_hw, identity, naive)
+    units = list(tgt.units)
+    chunks = [units[i : i + batch_size] for i in range(0, len(units), batch_size)]
+    images, scores, history = [], [], []
+    bar = tqdm(
+        total=steps * len(units), disable=not progress, unit="unit-step",
+        desc=f"{method} {objective} {tgt.layer_name}",
+    )
+    try:
+        for chunk in chunks:
+            seeds = [(seed, u) for u in chunk]
+            p = tf.constant(param.init(seeds, size[0], size[1], c))
+            m = tf.zeros_like(p)
+            v = tf.zeros_like(p)
+            draws = np.stack(
+                [transforms.sample(np.random.default_rng((seed, u, 1)), steps) for u in chunk],
+                axis=1,
+            )
+            u_t = tf.constant(chunk, tf.int32)
+            hist = []
+            for t0 in range(0, steps, _CHUNK):
+                n = min(_CHUNK, steps - t0)
+                p, m, v, s = run(
+                    p, m, v, tf.constant(t0), tf.constant(draws[t0 : t0 + n]), u_t,
+                    tf.constant(lr), tf.constant(float(tv)), tf.constant(float(blur)),
+                )
+                hist.append(s.numpy())
+                bar.update(n * len(chunk))
+            img = np.asarray(render(p))
+            img = _keras_display(img) if naive else img
+            images.append(img)
+            scores.append(np.asarray(final(tf.constant(img), u_t)))
+            history.append(np.stack(hist))
+    finally:
+        bar.close()
+    meta = info(model)
+    return Visualization(
+        images=np.concatenate(images).astype("float32"),
+        layer=tgt.layer_name,
+        units=units,
+        objective=objective,
+        method=method,
+        scores=np.concatenate(scores),
+        history=np.concatenate(history, axis=1),
+        pixel_max=float(meta.pixel_max),
+        label=meta.label,
+        settings={
+            "steps": steps, "size": size, "seed": seed, "lr": lr, "tv": tv, "blur": blur,
+            "batch_size": batch_size, "param": asdict(param), "transforms": asdict(transforms),
+        },
+    )
+
+
+def class_visualization(model: keras.Model, classes, **kwargs) -> Visualization:
+    """Pictures that maximize class logits (Simonyan et al. 2013); see :func:`visualize`.
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(3, activation="softmax")])
+    >>> class_visualization(m, [1], steps=2, progress=False).images.shape
+    (1, 16, 16, 3)
+    """
+    return visualize(model, None, classes, objective="class", **kwargs)
