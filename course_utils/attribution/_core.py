@@ -113,7 +113,9 @@ def head(model: keras.Model) -> Head:
     layer = _output_layer(model)
     name = _activation_name(layer)
     n_out = int(model.outputs[0].shape[-1])
-    swappable = hasattr(layer, "activation") and layer.activation is not None
+    swappable = isinstance(layer, keras.layers.Softmax) or (
+        hasattr(layer, "activation") and layer.activation is not None
+    )
     result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable)
     cache["head"] = result
     return result
@@ -130,12 +132,24 @@ def logits_mode(model: keras.Model) -> Iterator[None]:
     if not (h.swappable and h.activation in _PROBABILITY_ACTIVATIONS):
         yield
         return
+    if isinstance(h.layer, keras.layers.Softmax):
+        # A separate Softmax layer: its call becomes the identity (instance attribute).
+        object.__setattr__(h.layer, "call", _identity_call)
+        try:
+            yield
+        finally:
+            del h.layer.__dict__["call"]
+        return
     old = h.layer.activation
     h.layer.activation = keras.activations.linear
     try:
         yield
     finally:
         h.layer.activation = old
+
+
+def _identity_call(inputs, *args, **kwargs):
+    return inputs
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +279,7 @@ def as_batch(model: keras.Model, images) -> np.ndarray:
 
 def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """The model's output (pre-activation where possible) for a batch, compiled and chunked."""
-    fn = compiled(model, ("predict",), lambda: tf.function(lambda t: forward_scores(model, t)))
+    fn = compiled(model, ("predict",), lambda: tf_function(lambda t: forward_scores(model, t)))
     outs = []
     with logits_mode(model):
         for sl in chunks(len(x), batch_size):
@@ -577,7 +591,7 @@ def as_float32(maps) -> np.ndarray:
 def tf_function(fn: Callable) -> Callable:
     """``tf.function`` as every method uses it: one trace per input shape, and a relaxed
     (batch-agnostic) trace after the first shape change (the last, smaller chunk)."""
-    return tf.function(fn, reduce_retracing=True)
+    return tf.function(fn, reduce_retracing=True, autograph=False)
 
 
 def input_gradients(model: keras.Model, z, weights, offset):

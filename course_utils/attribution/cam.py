@@ -9,27 +9,30 @@ import tensorflow as tf
 from course_utils import surgery
 from course_utils.attribution import _core
 
-# Layers that may sit between the GAP and the classifier without changing CAM's algebra.
+# Layers that may sit between the GAP and the classifier, or after it, without changing CAM's
+# algebra on the pre-softmax score.
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.Flatten, keras.layers.Activation,
-                 keras.layers.InputLayer)
+                 keras.layers.Softmax, keras.layers.InputLayer)
 
 
 def _gap_head(model: keras.Model, path: tuple) -> keras.layers.Dense:
-    """Check that ``path``'s layer is followed only by GAP (+ dropout) and the final Dense."""
-    h = _core.head(model)
+    """Check that ``path``'s layer is followed only by GAP, one Dense classifier and
+    pass-through layers (dropout, activation, softmax); return the Dense."""
     entries = list(surgery.iter_layers(model))
     idx = next(i for i, (p, _) in enumerate(entries) if p[-1] is path[-1])
     after = [la for _, la in entries[idx + 1:] if not isinstance(la, keras.Model)]
     gaps = [la for la in after if isinstance(la, keras.layers.GlobalAveragePooling2D)]
-    others = [la for la in after if not isinstance(la, (keras.layers.GlobalAveragePooling2D,
-                                                        *_PASS_THROUGH)) and la is not h.layer]
-    if not isinstance(h.layer, keras.layers.Dense) or len(gaps) != 1 or others:
+    dense = [la for la in after if isinstance(la, keras.layers.Dense)]
+    others = [la for la in after
+              if not isinstance(la, (keras.layers.GlobalAveragePooling2D, keras.layers.Dense,
+                                     *_PASS_THROUGH))]
+    if len(gaps) != 1 or len(dense) != 1 or others:
         raise ValueError(
             f"CAM needs a model whose layer {path[-1].name!r} is followed by "
-            "GlobalAveragePooling2D and a final Dense layer only; found "
+            "GlobalAveragePooling2D and one Dense classifier only; found "
             f"{[la.name for la in after]}. Use gradcam() for other architectures."
         )
-    return h.layer
+    return dense[0]
 
 
 def cam_map(a, class_weights):

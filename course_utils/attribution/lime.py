@@ -81,6 +81,7 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape(
             (num_samples, n_features))
         data[0, :] = 1
+        fudged_image = fudged_image[..., : self._x.shape[-1]]  # grayscale went in as grey RGB
         fudged = _core.to_model_space(self._model, fudged_image[None])[0]
         fn = _masked_probabilities_fn(self._model)
         z = data.astype("float32")
@@ -148,7 +149,11 @@ def lime(
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}.")
     job = _core.prepare(model, images, targets, batch_size)
+    if job.x.shape[-1] not in (1, 3):
+        raise ValueError(f"LIME explains RGB or grayscale images, not {job.x.shape[-1]} channels.")
     pixels = _core.to_pixels(model, job.x)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
     pmax = float(registry.info(model).pixel_max)
     opts = segmentation_options or {}
     maps = np.zeros(job.x.shape[:3], "float32")
