@@ -27,7 +27,9 @@ class TrainSettings:
 
     epochs: int
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # initial; decays to zero along a cosine
+    schedule: str = "cosine"
+    data_version: str = "1"  # bump when the training data's generator changes
     seed: int = 0
     n_train: int | None = None  # None: the whole training split
 
@@ -140,12 +142,17 @@ def train_or_load(
         (x_train, y_train), (x_test, y_test) = data()
         if settings.n_train is not None:
             x_train, y_train = x_train[: settings.n_train], y_train[: settings.n_train]
+        steps = int(np.ceil(len(x_train) / settings.batch_size))
+        # cosine decay to zero: the last epoch is calm, so the final accuracy does not depend
+        # on where a noisy step happened to land (batch-norm statistics settle with it)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            settings.learning_rate, decay_steps=steps * settings.epochs
+        )
         model.compile(
-            optimizer=keras.optimizers.Adam(settings.learning_rate),
+            optimizer=keras.optimizers.Adam(schedule),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        steps = int(np.ceil(len(x_train) / settings.batch_size))
         hist = model.fit(
             x_train, y_train, epochs=settings.epochs, batch_size=settings.batch_size,
             validation_data=(x_test, y_test), verbose=0,
