@@ -1,0 +1,35 @@
+"""Interactive explorers (ipywidgets) for the course's notebooks.
+
+Every explorer is an :class:`Explorer`: controls wired with ``ipywidgets.interactive_output``
+to a fixed-size output, fed from a cache of computed results keyed by the control values.
+Display one as the last expression of a cell; drive it headlessly with ``explorer.set(...)``.
+
+Examples
+--------
+>>> from course_utils import widgets
+>>> sorted(widgets.ATTRIBUTION_EXPLORERS)[:2]
+['gradcam', 'ig']
+"""
+
+from course_utils.widgets._base import Explorer, LRUCache, Update, control_values
+from course_utils.widgets.attribution import (
+    gradcam_explorer,
+    ig_explorer,
+    lime_explorer,
+    occlusion_explorer,
+    smoothgrad_explorer,
+)
+
+ATTRIBUTION_EXPLORERS = {
+    "smoothgrad": smoothgrad_explorer,
+    "ig": ig_explorer,
+    "occlusion": occlusion_explorer,
+    "lime": lime_explorer,
+    "gradcam": gradcam_explorer,
+}
+
+__all__ = [
+    "ATTRIBUTION_EXPLORERS", "Explorer", "LRUCache", "Update", "control_values",
+    "gradcam_explorer", "ig_explorer", "lime_explorer", "occlusion_explorer",
+    "smoothgrad_explorer",
+]

@@ -1,0 +1,444 @@
+"""Explorers for the attribution lessons (notebooks 04-07): move a slider, see the map change.
+
+Each function returns an :class:`~course_utils.widgets._base.Explorer`; display it as the last
+expression of a cell. Maps come from ``course_utils.attribution`` (the same functions the
+notebooks call) and are cached by the slider values, so going back to a setting is instant;
+``explorer.warm()`` fills the cache in advance.
+
+- :func:`smoothgrad_explorer`: noise level and number of samples. The per-sample gradients of a
+  noise level are computed once; every sample count is then a running mean (no recomputation).
+- :func:`ig_explorer`: steps and baseline, with the live completeness error.
+- :func:`occlusion_explorer`: patch size, stride and fill.
+- :func:`lime_explorer`: samples and segmentation.
+- :func:`gradcam_explorer`: layer and class.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import keras
+import numpy as np
+
+from course_utils import attribution, surgery
+from course_utils.attribution import _core
+from course_utils.attribution.lime import segment
+from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
+from course_utils.models import registry
+from course_utils.widgets._base import Explorer
+from course_utils.widgets._draw import PanelFigure, display_image
+
+_SLIDER = {"continuous_update": False, "style": {"description_width": "initial"}}
+
+
+@dataclass
+class Subject:
+    """One image to explain, in the model's space and for display, and the explained class."""
+
+    model: keras.Model
+    x: np.ndarray  # (1, H, W, C) model space
+    pixels: np.ndarray  # (H, W, C) pixel space
+    shown: np.ndarray  # (H, W, 3) display RGB in [0, 1]
+    target: int
+    class_names: list
+    label: str  # the stand-in warning or ""
+
+    def name(self, cls: int) -> str:
+        return str(self.class_names[cls]) if cls < len(self.class_names) else f"class {cls}"
+
+
+def subject(model: keras.Model, image, target=None) -> Subject:
+    """Validate one image (model space, as for ``course_utils.attribution``) and its target.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> subject(m, np.zeros((4, 4, 1)), target=1).target
+    1
+    """
+    x = _core.as_batch(model, image)
+    if len(x) != 1:
+        raise ValueError(f"An explorer explains one image; got a batch of {len(x)}. "
+                         "Pass images[i].")
+    t = int(_core.resolve_targets(model, x, target, 1)[0])
+    info = registry.info(model)
+    pixels = _core.to_pixels(model, x)[0]
+    return Subject(model, x, pixels, display_image(pixels, info.pixel_max), t,
+                   list(info.class_names), info.label)
+
+
+def _explorer(fig: PanelFigure, *args, **kwargs) -> Explorer:
+    """An :class:`Explorer` that keeps its :class:`PanelFigure` as ``.figure``."""
+    explorer = Explorer(*args, **kwargs)
+    explorer.figure = fig
+    return explorer
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+# ------------------------------------------------------------------------------------------
+# SmoothGrad
+# ------------------------------------------------------------------------------------------
+
+
+def smoothgrad_explorer(
+    model: keras.Model,
+    image,
+    target=None,
+    *,
+    max_samples: int = 50,
+    max_noise: float = 0.5,
+    noise_step: float = 0.05,
+    reduce: str = "max_abs",
+    seed: int = 0,
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> Explorer:
+    """SmoothGrad with sliders for the noise level and the number of noisy samples.
+
+    For a noise level, the saliency maps of ``max_samples`` noisy copies are computed once (the
+    same noise as ``attribution.smoothgrad(..., seed=seed)``); ``n`` samples show their running
+    mean, so the sample slider never recomputes. Noise level 0 is plain saliency.
+
+    Examples
+    --------
+    >>> ex = smoothgrad_explorer(model, x_test[0], max_samples=20)  # doctest: +SKIP
+    >>> ex.set(n_samples=5).result.shape  # doctest: +SKIP
+    (20, 28, 28)
+    """
+    s = subject(model, image, target)
+    max_samples = int(max_samples)
+    if max_samples < 1:
+        raise ValueError(f"max_samples must be at least 1, got {max_samples}.")
+    plain = attribution.saliency(model, s.x, s.target, reduce=reduce)[0]
+
+    def compute(noise_level):
+        sigma = noise_sigma(s.x, noise_level)[0]
+        noise = noise_rows(s.x.shape[1:], np.zeros(max_samples, int), np.arange(max_samples),
+                           seed)
+        maps = attribution.saliency(model, s.x + sigma * noise, s.target, reduce=reduce,
+                                    batch_size=batch_size)
+        counts = np.arange(1, max_samples + 1, dtype="float32")[:, None, None]
+        return np.cumsum(maps, axis=0, dtype="float64").astype("float32") / counts
+
+    fig = PanelFigure(s.shown, 3, overlay=[False, True, True], label=s.label)
+    fig.show(0, None, title=f"explaining: {s.name(s.target)}")
+    fig.show(1, plain, title="saliency (one gradient)")
+
+    def render(running_means, noise_level, n_samples):
+        fig.show(2, running_means[n_samples - 1],
+                 title=f"SmoothGrad: {n_samples} samples, noise {noise_level:.2f}")
+        return fig.image()
+
+    def status(_, noise_level, n_samples):
+        sigma = float(noise_sigma(s.x, noise_level)[0])
+        return f"noise sigma = {noise_level:.2f} x input range = {sigma:.3g} input units"
+
+    controls = {
+        "noise_level": widgets.FloatSlider(value=min(0.15, max_noise), min=0.0, max=max_noise,
+                                           step=noise_step, description="noise level",
+                                           readout_format=".2f", **_SLIDER),
+        "n_samples": widgets.IntSlider(value=min(20, max_samples), min=1, max=max_samples,
+                                       description="samples", **_SLIDER),
+    }
+    return _explorer(fig, controls, compute, render, status=status, compute_keys=["noise_level"],
+                    title="SmoothGrad: average the gradients of noisy copies")
+
+
+# ------------------------------------------------------------------------------------------
+# Integrated Gradients
+# ------------------------------------------------------------------------------------------
+
+IG_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BASELINES = ("black", "grey", "white", "mean")
+
+
+def ig_explorer(
+    model: keras.Model,
+    image,
+    target=None,
+    *,
+    steps=IG_STEPS,
+    baselines=BASELINES,
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> Explorer:
+    """Integrated Gradients with a steps slider and a baseline menu; the status line shows the
+    completeness check live: sum of the attributions against ``f(x) - f(baseline)``.
+
+    Examples
+    --------
+    >>> ex = ig_explorer(model, x_test[0], steps=(4, 16, 64))  # doctest: +SKIP
+    >>> ex.set(steps=64).result["relative_error"] < 0.02  # doctest: +SKIP
+    True
+    """
+    s = subject(model, image, target)
+    pmax = float(registry.info(model).pixel_max)
+
+    def compute(steps, baseline):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the error is shown, not warned
+            maps, info = attribution.integrated_gradients(
+                model, s.x, s.target, baseline=baseline, steps=steps, batch_size=batch_size,
+                return_info=True)
+        return {"map": maps[0], "sum": float(info["sum"][0]), "delta": float(info["delta"][0]),
+                "relative_error": float(info["relative_error"][0])}
+
+    fig = PanelFigure(s.shown, 3, overlay=[False, False, True], label=s.label)
+    fig.show(0, None, title=f"explaining: {s.name(s.target)}")
+
+    def render(r, steps, baseline):
+        base = _core.pixel_constant(model, baseline, s.pixels)
+        fig.show(1, None, title=f"baseline x' = {baseline}", image=display_image(base, pmax))
+        fig.show(2, r["map"], signed=True, title=f"IG, {steps} steps (red +, blue -)")
+        return fig.image()
+
+    def status(r, steps, baseline):
+        err = r["relative_error"]
+        colour = "#070" if err < 0.02 else ("#a60" if err < 0.1 else "#b00")
+        return (f"sum of attributions = {r['sum']:.4g}, f(x) - f(x') = {r['delta']:.4g}: "
+                f"<b style='color:{colour}'>completeness error {_pct(err)}</b>")
+
+    steps = tuple(int(v) for v in steps)
+    controls = {
+        "steps": widgets.SelectionSlider(options=steps, value=steps[len(steps) // 2],
+                                         description="steps", **_SLIDER),
+        "baseline": widgets.Dropdown(options=list(baselines), value=baselines[0],
+                                     description="baseline"),
+    }
+    return _explorer(fig, controls, compute, render, status=status,
+                    title="Integrated Gradients: walk from a baseline to the image")
+
+
+# ------------------------------------------------------------------------------------------
+# Occlusion
+# ------------------------------------------------------------------------------------------
+
+FILLS = ("grey", "black", "mean", "blur")
+
+
+def _blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(pixels, sigma=(sigma, sigma, 0)).astype("float32")
+
+
+def occlusion_explorer(
+    model: keras.Model,
+    image,
+    target=None,
+    *,
+    windows=None,
+    strides=None,
+    fills=FILLS,
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> Explorer:
+    """Occlusion with sliders for the patch size and the stride and a menu for the fill
+    (``"grey"``, ``"black"``, the image's ``"mean"`` colour, or a ``"blur"``\\ red copy).
+
+    The left panel shows the image with one patch (centred) filled, so the learner sees what
+    "hidden" means for the model.
+
+    Parameters
+    ----------
+    windows, strides
+        The patch sizes and strides offered (pixels); default about 1/16 to 1/2 of the image
+        side, and 1/32 to 1/4.
+    """
+    s = subject(model, image, target)
+    h, w = s.x.shape[1:3]
+    side = min(h, w)
+    pmax = float(registry.info(model).pixel_max)
+    if windows is None:
+        step = max(1, side // 16)
+        windows = tuple(range(step, side // 2 + 1, step))
+    if strides is None:
+        step = max(1, side // 32)
+        strides = tuple(range(step, side // 4 + 1, step))
+    windows, strides = tuple(int(v) for v in windows), tuple(int(v) for v in strides)
+    blur = _blurred(s.pixels, side / 16)
+
+    def fill_value(fill):
+        return blur if fill == "blur" else fill
+
+    def compute(window, stride, fill):
+        return attribution.occlusion(model, s.x, s.target, window=window, stride=stride,
+                                     fill=fill_value(fill), batch_size=batch_size)[0]
+
+    fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
+
+    def render(m, window, stride, fill):
+        demo = s.pixels.copy()
+        top, left = (h - window) // 2, (w - window) // 2
+        patch = _core.pixel_constant(model, fill_value(fill), s.pixels)
+        demo[top:top + window, left:left + window] = patch[top:top + window, left:left + window]
+        fig.show(0, None, title=f"a {window} px patch, fill: {fill}",
+                 image=display_image(demo, pmax))
+        fig.show(1, m, signed=True, title=f"score drop for {s.name(s.target)} (red: drop)")
+        return fig.image()
+
+    def status(m, window, stride, fill):
+        from course_utils.attribution.occlusion import windows as occlusion_windows
+
+        n = len(occlusion_windows((h, w), (window, window), (stride, stride)))
+        return f"{n} patch positions = {n} forward passes; largest drop {float(m.max()):.3g}"
+
+    controls = {
+        "window": widgets.SelectionSlider(options=windows, value=windows[len(windows) // 2],
+                                          description="patch (px)", **_SLIDER),
+        "stride": widgets.SelectionSlider(options=strides, value=strides[len(strides) // 2],
+                                          description="stride (px)", **_SLIDER),
+        "fill": widgets.Dropdown(options=list(fills), value=fills[0], description="fill"),
+    }
+    return _explorer(fig, controls, compute, render, status=status,
+                    title="Occlusion: hide a patch, watch the class score")
+
+
+# ------------------------------------------------------------------------------------------
+# LIME
+# ------------------------------------------------------------------------------------------
+
+LIME_SAMPLES = (50, 100, 200, 500, 1000, 2000)
+
+
+def lime_explorer(
+    model: keras.Model,
+    image,
+    target=None,
+    *,
+    samples=LIME_SAMPLES,
+    n_segments=(10, 20, 40, 80, 160),
+    kernel_sizes=(1, 2, 3, 4, 6, 8),
+    seed: int = 0,
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> Explorer:
+    """LIME with a samples slider and the segmentation: SLIC (``n_segments``) or quickshift
+    (``kernel_size``); the slider of the other method is ignored (and does not recompute).
+
+    The status line gives the number of superpixels, the samples per superpixel (about 10 is
+    the usual advice) and the R^2 of the local linear model.
+    """
+    s = subject(model, image, target)
+    pmax = float(registry.info(model).pixel_max)
+
+    def canonical(v):
+        return v | ({"kernel_size": None} if v["segmentation"] == "slic" else {"n_segments": None})
+
+    def options(segmentation, n_segments, kernel_size):
+        if segmentation == "slic":
+            return {"n_segments": int(n_segments)}
+        return {"kernel_size": float(kernel_size)}
+
+    def compute(n_samples, segmentation, n_segments, kernel_size):
+        opts = options(segmentation, n_segments, kernel_size)
+        seg = segment(s.pixels, pmax, segmentation, **opts)
+        maps, exps = attribution.lime(
+            model, s.x, s.target, n_samples=n_samples, segmentation=segmentation,
+            segmentation_options=opts, seed=seed, batch_size=batch_size,
+            return_explanations=True)
+        return {"map": maps[0], "segments": seg, "score": float(exps[0].score)}
+
+    fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
+
+    def render(r, n_samples, segmentation, n_segments, kernel_size):
+        from skimage.segmentation import mark_boundaries
+
+        fig.show(0, None, title=f"{r['segments'].max() + 1} superpixels ({segmentation})",
+                 image=mark_boundaries(s.shown, r["segments"], color=(1, 1, 0)))
+        fig.show(1, r["map"], signed=True,
+                 title=f"LIME weights for {s.name(s.target)}, {n_samples} samples")
+        return fig.image()
+
+    def status(r, n_samples, segmentation, n_segments, kernel_size):
+        k = int(r["segments"].max()) + 1
+        return (f"{k} superpixels, {n_samples / k:.1f} samples per superpixel; "
+                f"R<sup>2</sup> of the local linear model = {r['score']:.2f}")
+
+    samples = tuple(int(v) for v in samples)
+    controls = {
+        "n_samples": widgets.SelectionSlider(options=samples, value=samples[len(samples) // 2],
+                                             description="samples", **_SLIDER),
+        "segmentation": widgets.Dropdown(options=["slic", "quickshift"], value="slic",
+                                         description="superpixels"),
+        "n_segments": widgets.SelectionSlider(options=tuple(n_segments),
+                                              value=n_segments[len(n_segments) // 2],
+                                              description="SLIC segments", **_SLIDER),
+        "kernel_size": widgets.SelectionSlider(options=tuple(kernel_sizes),
+                                               value=kernel_sizes[len(kernel_sizes) // 2],
+                                               description="quickshift kernel", **_SLIDER),
+    }
+    return _explorer(fig, controls, compute, render, status=status, canonical=canonical,
+                    title="LIME: superpixels on and off, a local linear model")
+
+
+# ------------------------------------------------------------------------------------------
+# Grad-CAM
+# ------------------------------------------------------------------------------------------
+
+
+def _default_layers(model: keras.Model, limit: int = 8) -> list[str]:
+    """Spatial layers after their activation (``relu``/``act`` in the name, else all spatial
+    layers), at most ``limit`` of them, spread from shallow to deep."""
+    names = [p[-1].name for p in surgery.spatial_layers(model)]
+    acts = [n for n in names if "relu" in n or n.endswith("_act")] or names
+    if len(acts) > limit:
+        idx = np.unique(np.linspace(0, len(acts) - 1, limit).round().astype(int))
+        acts = [acts[i] for i in idx]
+    return acts
+
+
+def gradcam_explorer(
+    model: keras.Model,
+    image,
+    *,
+    layers=None,
+    classes=None,
+    top: int = 5,
+    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+) -> Explorer:
+    """Grad-CAM with a layer menu and a class menu.
+
+    Parameters
+    ----------
+    layers
+        Layer names offered (default: up to 8 activation layers from shallow to deep).
+    classes
+        Class indices offered; default the ``top`` predicted classes.
+
+    The status line gives the raw maximum of the map: maps are drawn each with its own colour
+    scale, so compare these numbers to see which class really has the stronger evidence.
+    """
+    s = subject(model, image, None)
+    layers = list(layers) if layers is not None else _default_layers(model)
+    for name in layers:
+        surgery.require_spatial(model, name)
+    scores = np.asarray(model(s.x, training=False))[0]  # one forward pass, not a hot loop
+    if classes is None:
+        classes = [int(c) for c in np.argsort(scores)[::-1][:top]]
+    classes = [int(c) for c in classes]
+    class_options = [(f"{s.name(c)} ({scores[c]:.2f})", c) for c in classes]
+
+    def compute(layer, target):
+        return attribution.gradcam(model, s.x, target, layer=layer, batch_size=batch_size)[0]
+
+    fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
+    fig.show(0, None, title=f"predicted: {s.name(int(np.argmax(scores)))}")
+
+    def render(m, layer, target):
+        fig.show(1, m, title=f"Grad-CAM for {s.name(target)} at {layer}")
+        return fig.image()
+
+    def status(m, layer, target):
+        return f"raw maximum of the map {float(m.max()):.3g} (before display scaling)"
+
+    controls = {
+        "layer": widgets.Dropdown(options=layers, value=layers[-1], description="layer"),
+        "target": widgets.Dropdown(options=class_options, value=classes[0],
+                                   description="class"),
+    }
+    return _explorer(fig, controls, compute, render, status=status,
+                    title="Grad-CAM: which regions raise this class, seen from this layer")
