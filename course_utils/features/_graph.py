@@ -144,6 +144,49 @@ def linear_activation(layer: keras.layers.Layer, names=("softmax", "sigmoid")):
             layer.activation = act
 
 
+def _is_relu(layer: keras.layers.Layer) -> bool:
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is None and not layer.negative_slope and not layer.threshold
+    if isinstance(layer, keras.layers.Activation):
+        return getattr(layer.activation, "__name__", "") == "relu"
+    return False
+
+
+def producer_path(model: keras.Model, path: tuple) -> tuple | None:
+    """Path of the layer whose output feeds the last layer of ``path`` (one input only)."""
+    nodes = getattr(path[-1], "_inbound_nodes", None) or []
+    if len(nodes) != 1:
+        return None
+    tensors = list(getattr(nodes[0], "input_tensors", []))
+    if len(tensors) != 1:
+        return None
+    history = getattr(tensors[0], "_keras_history", None)
+    op = getattr(history, "operation", None)
+    if op is None or isinstance(op, keras.layers.InputLayer):
+        return None
+    try:
+        return surgery.find_path(model, op)
+    except (ValueError, TypeError):
+        return None
+
+
+def pre_relu(model: keras.Model, path: tuple) -> tuple[tuple, bool]:
+    """Where to read a layer's activation *before* its ReLU, for optimization.
+
+    Returns ``(path, fused)``: for a separate ``ReLU`` layer, the layer that feeds it and
+    ``False``; for a layer with a fused ``relu`` activation, the layer itself and ``True`` (swap
+    the activation with :func:`linear_activation` while tracing); otherwise ``None`` and
+    ``False`` (no ReLU to look behind).
+    """
+    if _is_relu(path[-1]):
+        prev = producer_path(model, path)
+        if prev is not None:
+            return prev, False
+    if getattr(getattr(path[-1], "activation", None), "__name__", "") == "relu":
+        return path, True
+    return None, False
+
+
 def logit_path(model: keras.Model) -> tuple:
     """Path of the layer whose output (with its softmax/sigmoid removed) gives the logits."""
     entries = [p for p, layer in surgery.iter_layers(model) if not isinstance(layer, keras.Model)]

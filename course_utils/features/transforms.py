@@ -13,7 +13,7 @@ sequence of transforms does not depend on the other units in the batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tensorflow as tf
@@ -71,6 +71,27 @@ class Transforms:
     def none(cls) -> Transforms:
         """No transformation (plain gradient ascent)."""
         return cls(pad=0, jitter=0, scales=(1.0,), angle=0)
+
+    def for_size(self, h: int, w: int, reference: int = 128) -> Transforms:
+        """These transforms shrunk for pictures smaller than ``reference`` pixels.
+
+        Lucid's pixel amounts were chosen for 128-px pictures and up; on a 28-px picture a
+        12-px pad and 6-px jitter would swamp it. Pad and jitter shrink in proportion (at
+        least 1 px when nonzero); scales and angles stay.
+
+        Examples
+        --------
+        >>> Transforms.lucid().for_size(32, 32).pad
+        3
+        """
+        f = min(1.0, min(h, w) / reference)
+        if f >= 1.0:
+            return self
+
+        def shrink(v: int) -> int:
+            return 0 if v == 0 else max(1, int(round(v * f)))
+
+        return replace(self, pad=shrink(self.pad), jitter=shrink(self.jitter))
 
     @property
     def is_identity(self) -> bool:

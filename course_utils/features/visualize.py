@@ -119,17 +119,27 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
     pshape = param.shape(size[0], size[1], c)
     imap = _graph.input_map(model)
 
-    # optimize logits, and channels/neurons before their fused ReLU (a dead ReLU has no
-    # gradient); the returned scores are measured on the layer's real output
-    swap = ("softmax", "sigmoid") + (("relu",) if tgt.kind in ("channel", "neuron") else ())
+    # Optimize logits, not probabilities. A channel/neuron behind a ReLU is read before the
+    # ReLU: for the first `warmup` steps its pre-activation is maximized (a dead ReLU has no
+    # gradient; this is what Lucid's redirected ReLU amounts to for a mean objective), after
+    # that relu(pre-activation), which is exactly the layer's output.
+    opt_path, swap, has_relu = tgt.path, ("softmax", "sigmoid"), False
+    if tgt.kind in ("channel", "neuron"):
+        pre, fused = _graph.pre_relu(model, tgt.path)
+        if pre is not None:
+            opt_path, has_relu = pre, True
+            swap = swap + (("relu",) if fused else ())
 
     def build(mref):
-        def scores_of(p, draws, units):
+        def scores_of(p, draws, units, warm):
             img = param.to_image(p, size[0], size[1], c)
             x = img if identity else tfm.apply(img, draws, out_hw)
-            with _graph.linear_activation(tgt.layer, swap):
-                (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [tgt.path])
-            return objectives.score(tgt.kind, act, units), img
+            with _graph.linear_activation(opt_path[-1], swap):
+                (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [opt_path])
+            s = objectives.score(tgt.kind, act, units)
+            if has_relu:
+                s = tf.where(warm, s, objectives.score(tgt.kind, tf.nn.relu(act), units))
+            return s, img
 
         @tf.function(
             input_signature=[
@@ -142,15 +152,16 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
                 tf.TensorSpec((), tf.float32),  # learning rate
                 tf.TensorSpec((), tf.float32),  # total-variation weight
                 tf.TensorSpec((), tf.float32),  # blur weight
+                tf.TensorSpec((), tf.int32),  # pre-ReLU warm-up steps
             ]
         )
-        def run(p, m, v, t0, draws, units, lr, tv_w, blur_w):
+        def run(p, m, v, t0, draws, units, lr, tv_w, blur_w, warmup):
             n = tf.shape(draws)[0]
 
             def body(i, p, m, v, _):
                 with tf.GradientTape() as tape:
                     tape.watch(p)
-                    s, img = scores_of(p, draws[i], units)
+                    s, img = scores_of(p, draws[i], units, t0 + i < warmup)
                     total = tf.reduce_sum(s)
                     total -= tv_w * tf.reduce_sum(_total_variation(img))
                     total -= blur_w * tf.reduce_sum(_blur_penalty(img))
@@ -174,6 +185,16 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
             )
             return p, m, v, s
 
+        return run
+
+    return _graph.compiled(model, key, build)
+
+
+def _final(model, tgt: objectives.Target, c: int):
+    """Compiled: objective of finished pictures ``[0, 1]`` on the layer's real output."""
+    imap = _graph.input_map(model)
+
+    def build(mref):
         @tf.function(
             input_signature=[
                 tf.TensorSpec((None, None, None, c), tf.float32),
@@ -185,13 +206,23 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
                 (act,) = _graph.forward_until(mref(), imap(images * imap.pixel_max), [tgt.path])
             return objectives.score(tgt.kind, act, units)
 
-        @tf.function(input_signature=[tf.TensorSpec((None, *pshape), tf.float32)])
-        def render(p):
-            return param.to_image(p, size[0], size[1], c)
+        return final
 
-        return run, final, render
+    return _graph.compiled(model, ("final", tgt.kind, id(tgt.layer)), build)
 
-    return _graph.compiled(model, key, build)
+
+_RENDER: dict = {}
+
+
+def _render(param: Param, size, c: int):
+    """Compiled: parameters -> pictures (shared by all models)."""
+    key = (param, size, c)
+    if key not in _RENDER:
+        spec = tf.TensorSpec((None, *param.shape(size[0], size[1], c)), tf.float32)
+        _RENDER[key] = tf.function(
+            lambda p: param.to_image(p, size[0], size[1], c), input_signature=[spec]
+        )
+    return _RENDER[key]
 
 
 def _keras_display(x: np.ndarray) -> np.ndarray:
@@ -218,6 +249,7 @@ def visualize(
     transforms: tfm.Transforms | None = None,
     tv: float = 0.0,
     blur: float = 0.0,
+    warmup: int = 16,
     progress: bool = True,
 ) -> Visualization:
     """Pictures that maximize units of ``layer``, all units in one batched optimization.
@@ -248,9 +280,13 @@ def visualize(
     lr
         Learning rate (default 0.05 for Adam; 0.016 RMS pixel step for naive).
     param, transforms
-        Override the parameterization / transforms of the method.
+        Override the parameterization / transforms of the method (default for lucid:
+        ``Transforms.lucid().for_size(*size)``, Lucid's amounts shrunk below 128 px).
     tv, blur
         Weights of a total-variation and a blur penalty (in units of the objective).
+    warmup
+        Steps that maximize a channel's pre-ReLU value before its post-ReLU value (Lucid's
+        redirected ReLU: a channel that starts dead still gets a gradient).
     progress
         Show a progress bar.
 
@@ -278,15 +314,14 @@ def visualize(
     steps = _check_int("steps", DEFAULTS[method]["steps"] if steps is None else steps, 1, 100_000)
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0)
+    warmup = _check_int("warmup", warmup, 0)
     lr = float(DEFAULTS[method]["lr"] if lr is None else lr)
     if not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
     if tv < 0 or blur < 0:
         raise ValueError(f"Penalty weights must be >= 0, got tv={tv!r}, blur={blur!r}.")
     param = param if param is not None else (NAIVE if naive else LUCID)
-    transforms = transforms if transforms is not None else (
-        tfm.Transforms.none() if naive else tfm.Transforms.lucid()
-    )
+
     fixed = _graph.fixed_hw(model)
     _, _, c = _graph.input_shape(model)
     if size is None:
@@ -300,10 +335,14 @@ def visualize(
             f"Model {model.name!r} takes {fixed[0]}x{fixed[1]} images only; use size={fixed[0]} "
             "(or leave size unset)."
         )
+    if transforms is None:
+        transforms = tfm.Transforms.none() if naive else tfm.Transforms.lucid().for_size(*size)
     out_hw = fixed if fixed is not None else transforms.out_size(*size)
     identity = transforms.is_identity and out_hw == size
 
-    run, final, render = _engine(model, tgt, param, size, c, out_hw, identity, naive)
+    run = _engine(model, tgt, param, size, c, out_hw, identity, naive)
+    final = _final(model, tgt, c)
+    render = _render(param, size, c)
     units = list(tgt.units)
     chunks = [units[i : i + batch_size] for i in range(0, len(units), batch_size)]
     images, scores, history = [], [], []
@@ -328,6 +367,7 @@ def visualize(
                 p, m, v, s = run(
                     p, m, v, tf.constant(t0), tf.constant(draws[t0 : t0 + n]), u_t,
                     tf.constant(lr), tf.constant(float(tv)), tf.constant(float(blur)),
+                    tf.constant(warmup),
                 )
                 hist.append(s.numpy())
                 bar.update(n * len(chunk))
@@ -351,6 +391,7 @@ def visualize(
         label=meta.label,
         settings={
             "steps": steps, "size": size, "seed": seed, "lr": lr, "tv": tv, "blur": blur,
+            "warmup": warmup,
             "batch_size": batch_size, "param": asdict(param), "transforms": asdict(transforms),
         },
     )
