@@ -25,6 +25,11 @@ $(STAMP): pyproject.toml
 course: venv
 	$(BIN)/python -m course_utils build --out $(BUILD)
 
+## Reveal.js slides of every lesson into slides/ (no execution; uses build/notebooks/ when
+## `make course` wrote newer executed copies). They open offline: assets are vendored.
+slides: venv
+	$(BIN)/python -m course_utils slides --out slides
+
 ## Run every test: unit tests, lint, and the notebooks under nbval (short CI-sized runs).
 test: venv
 	$(BIN)/ruff check course_utils tests benchmarks

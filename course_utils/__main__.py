@@ -1,9 +1,10 @@
-"""Command line: ``python -m course_utils {check,fetch,build}``.
+"""Command line: ``python -m course_utils {check,fetch,build,slides}``.
 
 - ``check``: what this machine has (versions, GPU, offline or not, what is cached).
 - ``fetch NAME ...``: pre-download ImageNet weights and datasets (``all`` for everything), for
   a seminar room: run it once on a machine with internet, then everything works offline.
 - ``build --out build``: execute every notebook headless, write them as HTML, build slides.
+- ``slides --out slides``: reveal.js slides of every lesson that open offline (no execution).
 """
 
 from __future__ import annotations
@@ -109,32 +110,31 @@ def check() -> dict:
 
 
 def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> None:
-    """Execute ``notebooks`` headless and write them as HTML under ``out/html``."""
+    """Execute ``notebooks`` headless: executed copies in ``out/notebooks``, HTML in
+    ``out/html`` and reveal.js slides in ``out/slides``, both readable offline."""
     import time
 
     import nbformat
-    from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExecutePreprocessor
 
-    html_dir = out / "html"
-    html_dir.mkdir(parents=True, exist_ok=True)
-    from course_utils import cache
+    from course_utils import cache, slides
 
+    html_dir, nb_dir = out / "html", out / "notebooks"
+    nb_dir.mkdir(parents=True, exist_ok=True)
+    slides.install_assets(html_dir, ("vendor",))  # require.js and MathJax, vendored in slides/
+    executed = []
     for nb_path in notebooks:
         start = time.time()
         nb = nbformat.read(nb_path, as_version=4)
         ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(
             nb, {"metadata": {"path": str(nb_path.parent)}}
         )
-        body, _ = HTMLExporter().from_notebook_node(nb)
+        cache.atomic_write_bytes(nb_dir / nb_path.name, nbformat.writes(nb).encode())
+        executed.append(nb_dir / nb_path.name)
+        body = slides.export(nb, "html")
         cache.atomic_write_bytes(html_dir / f"{nb_path.stem}.html", body.encode())
         print(f"{nb_path.name}: {time.time() - start:.0f} s -> {html_dir / nb_path.stem}.html")
-    try:
-        from course_utils import slides
-    except ImportError:
-        print("slides: course_utils.slides is not available; skipped")
-    else:
-        slides.build_all(notebooks, out / "slides")
+    slides.build_all(executed, out / "slides")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,12 +147,21 @@ def main(argv: list[str] | None = None) -> int:
     p_build = sub.add_parser("build", help="execute notebooks to HTML and build slides")
     p_build.add_argument("--out", type=Path, default=Path("build"))
     p_build.add_argument("notebooks", nargs="*", type=Path)
+    p_slides = sub.add_parser("slides", help="build reveal.js slides that open offline")
+    p_slides.add_argument("--out", type=Path, default=Path("slides"))
+    p_slides.add_argument("notebooks", nargs="*", type=Path,
+                          help="default: every lesson, its executed copy in build/notebooks "
+                               "when `make course` wrote a newer one")
     args = parser.parse_args(argv)
     if args.command == "check":
         for key, value in check().items():
             print(f"{key:26s} {value}")
     elif args.command == "fetch":
         fetch(args.names)
+    elif args.command == "slides":
+        from course_utils import slides
+
+        slides.main(args.out, args.notebooks)
     else:
         nbs = args.notebooks or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
         build(args.out, nbs)
