@@ -89,7 +89,8 @@ def check_indices(indices, n: int, what: str, layer_name: str) -> np.ndarray:
     if bad.size:
         raise ValueError(
             f"{what.capitalize()} index {int(bad[0])} is out of range for layer {layer_name!r}, "
-            f"which has {n} {what}s: valid indices are 0..{n - 1}."
+            f"which has {n} {what}{'es' if what.endswith('s') else 's'}: "
+            f"valid indices are 0..{n - 1}."
         )
     return arr.astype("int64").ravel()
 

@@ -108,7 +108,7 @@ def score(kind: str, act: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
     if kind == "channel":
         return tf.reduce_mean(tf.gather(act, units, axis=3, batch_dims=1), axis=[1, 2])
     if kind == "neuron":
-        h, w = act.shape[1], act.shape[2]
+        h, w = tf.shape(act)[1], tf.shape(act)[2]
         centre = act[:, h // 2, w // 2, :]
         return tf.gather(centre, units, axis=1, batch_dims=1)
     raise ValueError(f"Objective {kind!r} needs a dense output, got shape {tuple(act.shape)}.")

@@ -1,0 +1,189 @@
+"""course_utils.features.visualize: batched = separate, determinism, objectives, geometry."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_utils.features import Param, Transforms, _graph, class_visualization, visualize
+from course_utils.features import transforms as tfm
+from course_utils.features.param import rfft2d_freqs
+from course_utils.models.registry import ModelInfo, register
+
+FAST = {"steps": 6, "size": 16, "progress": False}
+
+
+def _convnet(name="net", hw=(None, None)):
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((*hw, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="c2")(x)
+    x = keras.layers.ReLU(name="c2_relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name=name)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return _convnet()
+
+
+@pytest.mark.parametrize("method", ["lucid", "naive"])
+def test_batched_equals_separate_runs(net, method):
+    both = visualize(net, "c2_relu", [1, 4, 5], method=method, batch_size=3, **FAST)
+    for unit in [4, 1]:
+        alone = visualize(net, "c2_relu", [unit], method=method, **FAST)
+        idx = [1, 4, 5].index(unit)
+        np.testing.assert_allclose(alone.images[0], both.images[idx], atol=2e-4)
+        assert alone.scores[0] == pytest.approx(both.scores[idx], rel=1e-3, abs=1e-5)
+    # a small batch_size chunks the units but changes nothing
+    chunked = visualize(net, "c2_relu", [1, 4, 5], method=method, batch_size=2, **FAST)
+    np.testing.assert_allclose(chunked.images, both.images, atol=2e-4)
+
+
+def test_deterministic_given_seed(net):
+    a = visualize(net, "c1", [0, 2], seed=3, **FAST)
+    b = visualize(net, "c1", [0, 2], seed=3, **FAST)
+    c = visualize(net, "c1", [0, 2], seed=4, **FAST)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert np.abs(a.images - c.images).max() > 1e-3
+
+
+def test_optimization_raises_the_objective(net):
+    vis = visualize(net, "c2_relu", steps=48, size=16, progress=False)
+    start = visualize(net, "c2_relu", steps=1, size=16, progress=False, lr=1e-6)
+    assert vis.images.shape == (6, 16, 16, 3)
+    assert 0.0 <= vis.images.min() and vis.images.max() <= 1.0
+    assert np.all(vis.scores > start.scores + 1e-3)
+    assert vis.history.shape == (2, 6)
+
+
+def test_dead_relu_channel_still_gets_a_gradient():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 3, activation="relu", name="c")
+    model = keras.Model(inp, conv(inp))
+    ones = np.full((3, 3, 3, 1), 0.1)
+    conv.set_weights([np.concatenate([ones, -ones], axis=-1), np.array([-2.0, 1.0])])
+    vis = visualize(model, "c", steps=64, size=16, progress=False, lr=0.2)
+    # at grey both channels are dead (pre-activations 1.35 - 2 and -1.35 + 1); white and black
+    # would wake them, and the pre-ReLU warm-up finds them
+    grey = _graph.forward_until(model, np.full((1, 16, 16, 3), 0.5, "float32"),
+                                _graph.resolve(model, "c"))[0]
+    assert float(tf.reduce_max(grey)) == 0.0
+    assert np.all(vis.scores > 0)
+
+
+def test_nested_model_gives_the_same_pictures():
+    base = _convnet("inner", hw=(16, 16))
+    trunk = keras.Model(base.input, base.get_layer("c2_relu").output, name="trunk")
+    outer = keras.Sequential([keras.Input((16, 16, 3)), trunk,
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    a = visualize(outer, "trunk/c2_relu", [0, 3], **FAST)
+    b = visualize(trunk, "c2_relu", [0, 3], **FAST)
+    np.testing.assert_allclose(a.images, b.images, atol=1e-5)
+
+
+def test_class_objective_uses_logits_and_leaves_model_unchanged(net):
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+    before = net.predict(x, verbose=0)
+    vis = class_visualization(net, [0, 2], **FAST)
+    after = net.predict(x, verbose=0)
+    np.testing.assert_allclose(before, after, rtol=1e-6)
+    assert net.get_layer("probs").activation.__name__ == "softmax"
+    # the score is the logit: features @ kernel + bias, computed independently
+    feats = keras.Model(net.input, net.get_layer("gap").output).predict(vis.images, verbose=0)
+    kernel, bias = net.get_layer("probs").get_weights()
+    logits = feats @ kernel + bias
+    np.testing.assert_allclose(vis.scores, logits[[0, 1], [0, 2]], rtol=1e-4, atol=1e-5)
+
+
+def test_neuron_and_layer_objectives(net):
+    neuron = visualize(net, "c1", [1], objective="neuron", **FAST)
+    layer = visualize(net, "c1", objective="layer", **FAST)
+    assert neuron.images.shape == (1, 16, 16, 3) and layer.units == [0]
+    act = _graph.forward_until(net, tf.constant(layer.images), _graph.resolve(net, "c1"))[0]
+    assert layer.scores[0] == pytest.approx(float(tf.reduce_mean(tf.square(act))), rel=1e-4)
+
+
+def test_preprocessing_maps_pixel_space(net):
+    twin = _convnet("twin")
+    register(twin, ModelInfo(name="twin", preprocess=lambda x: x / 127.5 - 1.0,
+                             pixel_max=255.0))
+    imap = _graph.input_map(twin)
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(imap(tf.constant(x))), x / 127.5 - 1.0, atol=1e-5)
+    vis = visualize(twin, "c1", [0], **FAST)
+    assert vis.pixel_max == 255.0 and vis.images.max() <= 1.0
+
+
+def test_caffe_preprocessing_is_estimated_exactly():
+    model = _convnet("caffe")
+    fn = keras.applications.vgg16.preprocess_input
+    register(model, ModelInfo(name="caffe", preprocess=fn, pixel_max=255.0))
+    imap = _graph.input_map(model)
+    x = np.random.default_rng(1).uniform(0, 255, size=(1, 3, 3, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(imap(tf.constant(x))), fn(x.copy()), atol=1e-3)
+
+
+def test_transform_geometry():
+    img = np.random.default_rng(0).uniform(size=(1, 8, 8, 1)).astype("float32")
+    ident = tfm.apply(tf.constant(img), tf.constant([[0, 0, 1, 0]], tf.float32), (8, 8))
+    np.testing.assert_allclose(np.asarray(ident), img, atol=1e-5)
+    shifted = tfm.apply(tf.constant(img), tf.constant([[0, 1, 1, 0]], tf.float32), (8, 8))
+    np.testing.assert_allclose(np.asarray(shifted)[0, :, :-1], img[0, :, 1:], atol=1e-5)
+    assert np.allclose(np.asarray(shifted)[0, :, -1], 0.5)  # grey padding
+    turned = tfm.apply(tf.constant(img), tf.constant([[0, 0, 1, 90]], tf.float32), (8, 8))
+    np.testing.assert_allclose(np.asarray(turned)[0, ..., 0], np.rot90(img[0, ..., 0], -1),
+                               atol=1e-4)
+    t = Transforms.lucid()
+    assert t.for_size(256, 256) is t and Transforms.none().is_identity
+    draws = t.sample(np.random.default_rng(0), 100)
+    assert np.abs(draws[:, :2]).max() <= 6 and np.abs(draws[:, 3]).max() <= 10
+    assert np.all(np.min(np.abs(draws[:, 2:3] - np.array(t.scales)[None]), axis=1) < 1e-6)
+
+
+def test_fft_param_spectrum():
+    freqs = rfft2d_freqs(6, 6)
+    np.testing.assert_allclose(freqs[0, :4], [0, 1 / 6, 2 / 6, 3 / 6])
+    p = Param("fft", decorrelate=False)
+    spec = np.zeros((1, *p.shape(8, 8, 1)), "float32")
+    img = p.to_image(tf.constant(spec), 8, 8, 1)
+    np.testing.assert_allclose(np.asarray(img), 0.5)  # zero spectrum: sigmoid(0)
+    with pytest.raises(ValueError, match="fft"):
+        Param("wavelet")
+
+
+def test_bad_input(net):
+    with pytest.raises(ValueError, match="no layer named 'zzz'"):
+        visualize(net, "zzz", [0], **FAST)
+    with pytest.raises(ValueError, match="index 6 is out of range.*valid indices are 0..5"):
+        visualize(net, "c2_relu", [6], **FAST)
+    with pytest.raises(ValueError, match="no spatial"):
+        visualize(net, "gap", [0], **FAST)
+    with pytest.raises(ValueError, match="steps must be in 1..100000"):
+        visualize(net, "c1", [0], steps=0, size=16, progress=False)
+    with pytest.raises(ValueError, match="size must be in 8..2048"):
+        visualize(net, "c1", [0], steps=2, size=4, progress=False)
+    with pytest.raises(TypeError, match="steps must be an integer"):
+        visualize(net, "c1", [0], steps=2.5, size=16, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        visualize(net, "c1", [0], batch_size=0, **FAST)
+    with pytest.raises(ValueError, match="method"):
+        visualize(net, "c1", [0], method="magic", **FAST)
+    with pytest.raises(ValueError, match="objective"):
+        visualize(net, "c1", [0], objective="entropy", **FAST)
+    with pytest.raises(ValueError, match="class indices"):
+        class_visualization(net, None, **FAST)
+    with pytest.raises(ValueError, match="Class index 3 is out of range.*3 classes"):
+        class_visualization(net, [3], **FAST)
+    with pytest.raises(ValueError, match="lr"):
+        visualize(net, "c1", [0], lr=-1.0, **FAST)
+    fixed = _convnet("fixed", hw=(16, 16))
+    with pytest.raises(ValueError, match="takes 16x16 images only"):
+        visualize(fixed, "c1", [0], steps=2, size=32, progress=False)
