@@ -108,3 +108,97 @@ class PanelFigure:
         from IPython.display import Image
 
         return Image(data=self.png(), format="png")
+
+
+def show_maps(
+    images,
+    maps,
+    titles=None,
+    *,
+    model=None,
+    signed=False,
+    pixel_max: float | None = None,
+    ncols: int | None = None,
+    size: float = 2.4,
+    percentile: float = 99.0,
+    suptitle: str = "",
+    show: bool = True,
+):
+    """A grid of heat maps drawn over their images (a static figure for the notebooks).
+
+    Parameters
+    ----------
+    images
+        Pixel-space images ``(N, H, W, C)``, or one ``(H, W, C)`` image shared by every map.
+    maps
+        A sequence of ``(H, W)`` maps (or an ``(N, H, W)`` array); ``None`` shows the image
+        alone.
+    titles
+        One title per panel.
+    model
+        When given, its ``info(model)`` supplies ``pixel_max`` and the stand-in label, which is
+        written on the figure.
+    signed
+        ``True`` (diverging colormap centred on 0) or one flag per map.
+    percentile
+        Each map is clipped at this percentile of its (absolute) values for display only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = show_maps(np.zeros((8, 8, 3)), [None, np.random.rand(8, 8)], show=False)
+    >>> len(fig.axes)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    from course_utils.models import registry
+
+    maps = list(maps)
+    n = len(maps)
+    label = ""
+    if model is not None:
+        info = registry.info(model)
+        label = info.label
+        pixel_max = info.pixel_max if pixel_max is None else pixel_max
+    pixel_max = 1.0 if pixel_max is None else pixel_max
+    imgs = np.asarray(images, "float32")
+    if imgs.ndim == 3:
+        imgs = np.broadcast_to(imgs, (n,) + imgs.shape)
+    if len(imgs) != n:
+        raise ValueError(f"Got {len(imgs)} images for {n} maps; give one image per map or one "
+                         "image for all.")
+    flags = [signed] * n if isinstance(signed, bool) else list(signed)
+    titles = list(titles) if titles is not None else [""] * n
+    ncols = ncols or min(n, 6)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, img, heat, flag, title in zip(axes.flat, imgs, maps, flags, titles):
+        rgb = display_image(img, pixel_max)
+        if heat is None:
+            ax.imshow(rgb)
+        else:
+            heat = np.asarray(heat, "float32")
+            lim = clip_limit(heat, flag, percentile)
+            ax.imshow(rgb.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+            if flag:
+                ax.imshow(heat, cmap="bwr", vmin=-lim, vmax=lim, alpha=0.6)
+            else:
+                ax.imshow(heat, cmap="inferno", vmin=min(0.0, float(heat.min())), vmax=lim,
+                          alpha=0.6)
+        ax.set_title(title, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    if label:
+        fig.text(0.5, 0.005, label, ha="center", va="bottom", fontsize=9, color="#b00000",
+                 weight="bold")
+    fig.tight_layout(rect=(0, 0.04 if label else 0, 1, 1))
+    if show:
+        plt.show()
+    return fig
