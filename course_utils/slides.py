@@ -11,6 +11,7 @@ Command line: ``python -m course_utils slides [--out slides] [notebooks ...]`` (
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from html.parser import HTMLParser
@@ -78,12 +79,15 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
+@functools.lru_cache(maxsize=8)
 def exporter(kind: str = "slides", prefix: str = ""):
     """An nbconvert exporter (``"slides"``: reveal.js, ``"html"``: lab) with local assets.
 
     Reveal.js, require.js, jQuery and MathJax load from ``prefix`` + the vendored folders, the
     CDN import of mermaid (diagrams, unused in the course) is removed. Notebooks that stored
     widget state would load the widget renderer from unpkg.com: :func:`export` drops that state.
+
+    One exporter per ``(kind, prefix)`` is made and reused (templates compile once).
 
     Examples
     --------
@@ -232,6 +236,7 @@ def build_all(notebooks, out_dir: str | Path) -> list[Path]:
         nb = nbformat.read(path, as_version=4)
         target = out_dir / f"{path.stem}.slides.html"
         cache.atomic_write_bytes(target, export(nb, "slides").encode())
+        target.chmod(0o644)  # a page to open or serve, not a private cache file
         print(f"slides: {path} -> {target}")
         written.append(target)
     return written

@@ -82,6 +82,21 @@ def test_html_export_of_a_notebook_loads_nothing_remote():
     assert "MathJax.js" in html and "unpkg.com" not in html
 
 
+def test_html_export_typesets_math_offline_in_chromium(decks, tmp_path):
+    """What ``make course`` writes to build/html: lab HTML with the vendored MathJax."""
+    stem = _deck_with_math(decks)
+    nb = nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4)
+    page_path = slides.install_assets(tmp_path, ("vendor",)) / f"{stem}.html"
+    page_path.write_text(slides.export(nb, "html"))
+    with offline_page() as (page, log):
+        page.goto(page_path.as_uri())
+        page.wait_for_function(
+            "document.querySelectorAll('.MathJax_CHTML, .MathJax_Display').length > 0",
+            timeout=30_000,
+        )
+    assert log.blocked == [] and log.failed == [] and log.errors == [], log
+
+
 def _deck_with_math(decks):
     """A deck whose notebook has display math: 01 when there, else the first with ``$$``."""
     for stem in sorted(decks, key=lambda s: s != "01_cnn_recap"):
