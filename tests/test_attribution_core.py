@@ -176,3 +176,13 @@ def test_to_pixels_inverts_affine_preprocessing_with_channel_flip():
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     x = _core.to_model_space(model, pixels)
     np.testing.assert_allclose(_core.to_pixels(model, x), pixels, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["saliency", "gradcam", "occlusion"])
+def test_any_input_size_the_model_accepts(name):
+    inp = keras.Input((None, None, 3))
+    z = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(z)))
+    for size in (8, 12):
+        maps = METHODS[name](model, images(2, size=size), **FAST.get(name, {}))
+        assert maps.shape == (2, size, size)

@@ -588,10 +588,28 @@ def as_float32(maps) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(maps, dtype="float32"))
 
 
+def relaxed_spec(value) -> tf.TensorSpec:
+    """The signature of one argument with its batch axis (and, for rank <= 2, every axis)
+    left open, so that chunk sizes and superpixel counts do not cause retracing."""
+    t = tf.convert_to_tensor(value)
+    shape = [None] * t.shape.rank if t.shape.rank <= 2 else [None, *t.shape[1:]]
+    return tf.TensorSpec(shape, t.dtype)
+
+
 def tf_function(fn: Callable) -> Callable:
-    """``tf.function`` as every method uses it: one trace per input shape, and a relaxed
-    (batch-agnostic) trace after the first shape change (the last, smaller chunk)."""
-    return tf.function(fn, reduce_retracing=True, autograph=False)
+    """``tf.function`` as every method uses it: traced once, on the first call, with a
+    signature whose batch axis is open (:func:`relaxed_spec`), so that the last, smaller chunk
+    or a different number of samples does not retrace the model."""
+    traced: dict = {}
+
+    def call(*args):
+        specs = tuple(relaxed_spec(a) for a in args)
+        key = tuple((tuple(sp.shape.as_list()), sp.dtype) for sp in specs)
+        if key not in traced:  # a new image size (models that accept any size)
+            traced[key] = tf.function(fn, input_signature=list(specs), autograph=False)
+        return traced[key](*args)
+
+    return call
 
 
 def input_gradients(model: keras.Model, z, weights, offset):

@@ -1,0 +1,303 @@
+"""Time every attribution method against its peers and its lower bound, on one model and input.
+
+    python -m benchmarks.attribution [--repeats 3] [--quick]
+
+Model: ``keras.applications.MobileNetV2(weights=None)`` at 224 px (random weights: timing does
+not need trained weights; nothing is downloaded). The lower bound of a method is the number of
+forward (F) or forward+backward (FB) passes it needs times the best per-image pass time,
+measured in the same run with a compiled function over several batch sizes. Peers:
+tf-keras-vis (Saliency, SmoothGrad, Gradcam, Gradcam++, Scorecam), lime's ``explain_instance``
+with its defaults (classifier ``model.predict``), shap's ``GradientExplainer``, tf-explain when
+it imports. Every implementation gets one untimed warm-up call (tracing); the table shows the
+median of ``--repeats`` timed calls. Output: stdout and ``benchmarks/results/attribution.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from course_utils import attribution  # noqa: E402
+from course_utils.models import registry  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "attribution.txt"
+
+
+@dataclass
+class Case:
+    """One method on one input: ours, the peers, and how many passes it needs."""
+
+    method: str
+    images: int
+    passes: int
+    kind: str  # "F" (forward) or "FB" (forward + backward)
+    ours: Callable[[], object]
+    peers: dict[str, tuple[Callable[[], object], int, str]] = field(default_factory=dict)
+    warmup: Callable[[], object] | None = None
+    note: str = ""
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: Callable[[], object] | None) -> list:
+    """Durations of ``repeats`` calls after one untimed warm-up call."""
+    (warmup or fn)()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def pass_fns(model: keras.Model) -> dict[str, Callable]:
+    """Compiled forward (F) and forward+backward (FB, input gradient of one logit) passes."""
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def forward(x):
+        return model(x, training=False)
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            s = tf.reduce_sum(model(x, training=False)[:, 0])
+        return tape.gradient(s, x)
+
+    return {"F": forward, "FB": forward_backward}
+
+
+def pass_times(fns, shape, repeats: int, sizes=(4, 8, 16, 32)) -> dict[str, float]:
+    """Best per-image time of each kind of pass over ``sizes`` batch sizes."""
+    best = {"F": np.inf, "FB": np.inf}
+    rng = np.random.default_rng(0)
+    for bs in sizes:
+        x = tf.constant(rng.uniform(-1, 1, (bs,) + tuple(shape)), "float32")
+        for kind, fn in fns.items():
+            t = timed(lambda fn=fn, x=x: fn(x).numpy(), repeats, None)
+            best[kind] = min(best[kind], min(t) / bs)
+    return best
+
+
+def build_cases(model, x, pixels, quick: bool) -> list[Case]:
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    n_many = 4 if quick else 8
+    xm = x[:n_many]
+    targets = np.zeros(len(x), "int64") + 3
+    score = CategoricalScore(list(targets[:n_many]))
+    score2 = CategoricalScore(list(targets[:2]))
+    score1 = CategoricalScore([int(targets[0])])
+    linear = ReplaceToLinear()
+    tkv_sal = Saliency(model, model_modifier=linear, clone=True)
+    tkv_cam = Gradcam(model, model_modifier=linear, clone=True)
+    tkv_pp = GradcamPlusPlus(model, model_modifier=linear, clone=True)
+    tkv_score = Scorecam(model, model_modifier=linear, clone=True)
+    layer = "out_relu"
+    sg, ig, lime_n, shap_n, scorecam_n = (
+        (10, 16, 200, 50, 32) if quick else (25, 64, 1000, 200, 128))
+    A = attribution
+    cases = [
+        Case("saliency", n_many, n_many, "FB", lambda: A.saliency(model, xm, targets[:n_many]),
+             {"tf-keras-vis Saliency": (lambda: tkv_sal(score, xm), n_many, "FB")}),
+        Case("smoothgrad", 2, 2 * sg, "FB",
+             lambda: A.smoothgrad(model, x[:2], targets[:2], n_samples=sg),
+             {"tf-keras-vis SmoothGrad": (
+                 lambda: tkv_sal(score2, x[:2], smooth_samples=sg, smooth_noise=0.15),
+                 2 * sg, "FB")},
+             warmup=lambda: A.smoothgrad(model, x[:2], targets[:2], n_samples=4)),
+        Case("integrated_gradients", 1, ig + 2, "FB",
+             lambda: A.integrated_gradients(model, x[:1], targets[:1], steps=ig),
+             warmup=lambda: A.integrated_gradients(model, x[:1], targets[:1], steps=4),
+             note="+2 F for the completeness check, counted as FB"),
+        Case("occlusion", 1, 15 * 15 + 1, "F",
+             lambda: A.occlusion(model, x[:1], targets[:1]),
+             note="window 28, stride 14: 225 patches + 1"),
+        Case("cam", n_many, n_many, "F", lambda: A.cam(model, xm, targets[:n_many])),
+        Case("gradcam", n_many, n_many, "FB", lambda: A.gradcam(model, xm, targets[:n_many]),
+             {"tf-keras-vis Gradcam": (
+                 lambda: tkv_cam(score, xm, penultimate_layer=layer), n_many, "FB")}),
+        Case("gradcam_plus_plus", n_many, n_many, "FB",
+             lambda: A.gradcam_plus_plus(model, xm, targets[:n_many]),
+             {"tf-keras-vis Gradcam++": (
+                 lambda: tkv_pp(score, xm, penultimate_layer=layer), n_many, "FB"),
+              f"tf-keras-vis Scorecam (max_N={scorecam_n})": (
+                 lambda: tkv_score(score1, x[:1], penultimate_layer=layer, max_N=scorecam_n),
+                 scorecam_n + 1, "F")}),
+        Case("lime", 1, lime_n, "F",
+             lambda: A.lime(model, x[:1], targets[:1], n_samples=lime_n),
+             {"lime explain_instance (defaults)": (
+                 lambda: _lime_peer(model, pixels[0], lime_n), lime_n, "F")},
+             warmup=lambda: A.lime(model, x[:1], targets[:1], n_samples=64),
+             note="quickshift superpixels (lime's defaults)"),
+        Case("shap_gradients", 1, shap_n, "FB",
+             lambda: A.shap_gradients(model, x[:1], targets[:1], background=x[2:6],
+                                      n_samples=shap_n),
+             {"shap GradientExplainer": (
+                 lambda: _shap_peer(model, x[:1], x[2:6], shap_n), shap_n, "FB")},
+             warmup=lambda: A.shap_gradients(model, x[:1], targets[:1], background=x[2:6],
+                                             n_samples=8)),
+    ]
+    _add_tf_explain(cases, model, x, xm, targets, layer)
+    return cases
+
+
+def _lime_peer(model, pixel_image, n):
+    from lime import lime_image
+
+    explainer = lime_image.LimeImageExplainer(random_state=0)
+    return explainer.explain_instance(
+        pixel_image.astype("float64") / 255.0,
+        lambda b: model.predict(b * 2.0 - 1.0, verbose=0), num_samples=n, random_seed=0)
+
+
+_SHAP: dict = {}
+
+
+def _shap_peer(model, x, background, n):
+    import shap
+
+    if "e" not in _SHAP:
+        _SHAP["e"] = shap.GradientExplainer(model, background)
+    return _SHAP["e"].shap_values(x, nsamples=n, ranked_outputs=1, rseed=0)
+
+
+def _add_tf_explain(cases, model, x, xm, targets, layer):
+    try:
+        from tf_explain.core.grad_cam import GradCAM  # noqa: F401
+        from tf_explain.core.smoothgrad import SmoothGrad  # noqa: F401
+        from tf_explain.core.vanilla_gradients import VanillaGradients
+    except Exception as err:  # noqa: BLE001 - report any import failure
+        cases[0].note = f"tf-explain not available ({type(err).__name__})"
+        return
+    t = int(targets[0])
+    by = {c.method: c for c in cases}
+    by["saliency"].peers["tf-explain VanillaGradients"] = (
+        lambda: VanillaGradients().explain((xm, None), model, class_index=t), len(xm), "FB")
+    by["gradcam"].peers["tf-explain GradCAM"] = (
+        lambda: GradCAM().explain((xm, None), model, class_index=t, layer_name=layer),
+        len(xm), "FB")
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--only", nargs="*", help="methods to run")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None)
+    registry.register(model, registry.ModelInfo(
+        name="mobilenet_v2", preprocess=keras.applications.mobilenet_v2.preprocess_input,
+        pixel_max=255.0, standin=True))
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(0, 255, (8, 224, 224, 3)).astype("float32")
+    # Smooth random images: superpixels and gradients behave more like photos than white noise.
+    pixels = tf.image.resize(tf.image.resize(pixels, (14, 14)), (224, 224)).numpy()
+    x = keras.applications.mobilenet_v2.preprocess_input(pixels.copy())
+
+    t_start = time.perf_counter()
+    fns = pass_fns(model)
+    shape = tuple(model.inputs[0].shape[1:])
+    best = pass_times(fns, shape, args.repeats)
+    cases = build_cases(model, x, pixels, args.quick)
+    if args.only:
+        cases = [c for c in cases if c.method in args.only]
+    rows = []
+
+    def run(fn, warmup, kind):
+        """Timed calls, each followed by an adjacent per-image pass time (load drifts)."""
+        (warmup or fn)()
+        times, adjacent = [], []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+            near = pass_times(fns, shape, 1, sizes=(8, 16))
+            adjacent.append(near[kind])
+            for k in best:
+                best[k] = min(best[k], near[k])
+        return times, adjacent
+
+    for case in cases:
+        t, adj = run(case.ours, case.warmup, case.kind)
+        rows.append((case, "course_utils", t, adj, case.passes, case.kind))
+        print(f"  {case.method}: {statistics.median(t):.2f} s", flush=True)
+        for name, (fn, passes, kind) in case.peers.items():
+            try:
+                t, adj = run(fn, None, kind)
+            except Exception as err:  # noqa: BLE001 - a failing peer is reported, not fatal
+                print(f"  {name}: failed: {type(err).__name__}: {err}", flush=True)
+                rows.append((case, f"{name} [FAILED: {type(err).__name__}]", None, None,
+                             passes, kind))
+                continue
+            rows.append((case, name, t, adj, passes, kind))
+            print(f"  {name}: {statistics.median(t):.2f} s", flush=True)
+    text = _table(rows, best, args, time.perf_counter() - t_start)
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    return text
+
+
+def _table(rows, best, args, elapsed) -> str:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines = [
+        "Attribution benchmark: MobileNetV2 224x224, RANDOM WEIGHTS (weights=None; timing does "
+        "not need trained weights)",
+        f"{platform.node()} | {os.cpu_count()} CPU cores shared with other jobs (load average "
+        f"at the end: {load}) | TF {tf.__version__} | Keras {keras.__version__} | repeats "
+        f"{args.repeats}{' | QUICK sizes' if args.quick else ''} | "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | run {elapsed / 60:.1f} min",
+        f"best per-image pass in this run: forward {best['F'] * 1000:.1f} ms, forward+backward "
+        f"{best['FB'] * 1000:.1f} ms (compiled, batches of 4/8/16/32)",
+        "bound = passes x best per-image pass; ratio = median / bound; adj = median over repeats "
+        "of time / (passes x the pass time measured right after that call), which cancels slow "
+        "load drift; vs ours = peer median / our median",
+        "",
+        f"{'method':<22}{'implementation':<38}{'imgs':>5}{'passes':>10}{'median s':>10}"
+        f"{'min s':>8}{'bound s':>9}{'ratio':>7}{'adj':>6}{'vs ours':>9}",
+    ]
+    ours_median = {}
+    for case, impl, t, adj, passes, kind in rows:
+        bound = passes * best[kind]
+        head = f"{case.method:<22}{impl:<38}{case.images:>5}{passes:>7} {kind:<2}"
+        if t is None:
+            lines.append(f"{head}{'-':>10}{'-':>8}{bound:>9.2f}{'-':>7}{'-':>6}{'-':>9}")
+            continue
+        med = statistics.median(t)
+        adj_ratio = statistics.median(ti / (passes * a) for ti, a in zip(t, adj, strict=True))
+        if impl == "course_utils":
+            ours_median[case.method] = med
+            vs = ""
+        else:
+            vs = f"{med / ours_median[case.method]:.1f}x"
+        lines.append(f"{head}{med:>10.2f}{min(t):>8.2f}{bound:>9.2f}{med / bound:>7.2f}"
+                     f"{adj_ratio:>6.2f}{vs:>9}")
+    notes = [f"  {c.method}: {c.note}" for c in {r[0].method: r[0] for r in rows}.values()
+             if c.note]
+    notes.append("  Grad-CAM/CAM backpropagate only to the feature layer, so they can beat an "
+                 "input-gradient FB bound.")
+    lines += ["", "notes:"] + notes
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
