@@ -52,6 +52,15 @@ def test_nbconvert_defaults_would_load_from_cdns():
     assert any("reveal.js" in u for u in slides.remote_references(body))
 
 
+def test_vendored_reveal_is_the_version_nbconvert_templates_expect():
+    from nbconvert import SlidesExporter
+
+    template = Path(SlidesExporter().template.filename).read_text()
+    assert f"reveal.js@{slides.REVEAL_VERSION}" in template
+    header = (slides.ASSETS_DIR / "reveal.js" / "dist" / "reveal.js").read_text()[:200]
+    assert f"reveal.js {slides.REVEAL_VERSION}" in header
+
+
 def test_every_lesson_has_a_deck_with_its_slides(decks):
     assert sorted(decks) == [p.stem for p in NOTEBOOKS]
     for stem, deck in decks.items():
