@@ -93,3 +93,14 @@ def test_shuffled_label_model_is_a_fresh_copy():
     r = metrics.shuffled_label_model(model, x, y, epochs=1)
     assert r is not model and r.count_params() == model.count_params()
     assert not np.allclose(r.get_weights()[0], model.get_weights()[0])
+
+
+def test_constant_maps_count_as_uncorrelated_in_the_means():
+    res = sanity.SanityResult(
+        stages=["original", "head"], maps={},
+        correlation={"a": np.array([[1.0, 1.0], [np.nan, 0.5]])},
+        correlation_signed={"a": np.array([[1.0, 1.0], [0.9, 0.7]])},
+        targets=np.zeros(2, int), methods=["a"])
+    np.testing.assert_allclose(res.mean_correlation("a"), [1.0, 0.25])
+    assert res.final("a") == pytest.approx(0.25) and not res.flagged("a")
+    assert res.final("a", signed=True) == pytest.approx(0.8)

@@ -134,10 +134,18 @@ class SanityResult:
     threshold: float = THRESHOLD
     methods: list[str] = field(default_factory=list)
 
+    def mean_correlation(self, method: str, signed: bool = False) -> np.ndarray:
+        """Mean correlation over images at each stage, ``(S,)``.
+
+        A map that became constant (e.g. an all-zero Grad-CAM of a random model) has no
+        ordering left: its undefined (NaN) correlation counts as 0, "nothing in common".
+        """
+        corr = (self.correlation_signed if signed else self.correlation)[method]
+        return np.nan_to_num(corr, nan=0.0).mean(axis=1)
+
     def final(self, method: str, signed: bool = False) -> float:
-        """Mean correlation (over images; constant maps left out) once every layer is random."""
-        corr = (self.correlation_signed if signed else self.correlation)[method][-1]
-        return float(np.nanmean(corr)) if np.any(np.isfinite(corr)) else 0.0
+        """Mean correlation once every chosen layer is random (see :meth:`mean_correlation`)."""
+        return float(self.mean_correlation(method, signed)[-1])
 
     def flagged(self, method: str) -> bool:
         """True when ``method``'s |map| still correlates above ``threshold`` with its original
