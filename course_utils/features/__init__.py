@@ -20,6 +20,7 @@ Examples
 (1, 6, 6, 4)
 """
 
+from course_utils.features import plotting
 from course_utils.features.activations import (
     CachedActivations,
     DepthSummary,
@@ -46,6 +47,7 @@ __all__ = [
     "Transforms",
     "Visualization",
     "activations",
+    "plotting",
     "class_visualization",
     "dead_channels",
     "deepdream",

@@ -181,6 +181,22 @@ def plot_comparison(visualizations: Sequence[Visualization], titles: Sequence[st
     return fig
 
 
+def plot_deepdream(original: np.ndarray, dreamed: np.ndarray, model: keras.Model | None = None,
+                   title: str = "DeepDream"):
+    """The photo and its dream side by side (pixel space of ``model``)."""
+    meta = info(model) if model is not None else None
+    pmax = float(meta.pixel_max) if meta is not None else float(max(np.max(original), 1.0))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    for ax, img, name in zip(axes, (original, dreamed), ("photo", title)):
+        img = np.clip(np.asarray(img, "float32") / pmax, 0, 1)
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    _label(fig, meta.label if meta is not None else "")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
 def plot_response_matrix(matrix: np.ndarray, units: Sequence[int], label: str = ""):
     """The channel-by-picture activation matrix (diagonal = own channel)."""
     m = np.asarray(matrix)
