@@ -110,6 +110,8 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
     tkv_pp = GradcamPlusPlus(model, model_modifier=linear, clone=True)
     tkv_score = Scorecam(model, model_modifier=linear, clone=True)
     layer = "out_relu"
+    # tf-keras-vis would otherwise swap "out_relu" for the raw Conv2D before batch norm.
+    tkv_layer = {"penultimate_layer": layer, "seek_penultimate_conv_layer": False}
     sg, ig, lime_n, shap_n, scorecam_n = (
         (10, 16, 200, 50, 32) if quick else (25, 64, 1000, 200, 128))
     A = attribution
@@ -132,13 +134,15 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
         Case("cam", n_many, n_many, "F", lambda: A.cam(model, xm, targets[:n_many])),
         Case("gradcam", n_many, n_many, "FB", lambda: A.gradcam(model, xm, targets[:n_many]),
              {"tf-keras-vis Gradcam": (
-                 lambda: tkv_cam(score, xm, penultimate_layer=layer), n_many, "FB")}),
+                 lambda: tkv_cam(score, xm, **tkv_layer),
+                 n_many, "FB")}),
         Case("gradcam_plus_plus", n_many, n_many, "FB",
              lambda: A.gradcam_plus_plus(model, xm, targets[:n_many]),
              {"tf-keras-vis Gradcam++": (
-                 lambda: tkv_pp(score, xm, penultimate_layer=layer), n_many, "FB"),
+                 lambda: tkv_pp(score, xm, **tkv_layer),
+                 n_many, "FB"),
               f"tf-keras-vis Scorecam (max_N={scorecam_n})": (
-                 lambda: tkv_score(score1, x[:1], penultimate_layer=layer, max_N=scorecam_n),
+                 lambda: tkv_score(score1, x[:1], max_N=scorecam_n, **tkv_layer),
                  scorecam_n + 1, "F")}),
         Case("lime", 1, lime_n, "F",
              lambda: A.lime(model, x[:1], targets[:1], n_samples=lime_n),
