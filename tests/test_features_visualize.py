@@ -186,4 +186,18 @@ def test_bad_input(net):
         visualize(net, "c1", [0], lr=-1.0, **FAST)
     fixed = _convnet("fixed", hw=(16, 16))
     with pytest.raises(ValueError, match="takes 16x16 images only"):
-        visualize(fixed, "c1", [0], steps=2, size=32, progress=False)
+        class_visualization(fixed, [0], steps=2, size=32, progress=False)
+
+
+def test_fixed_size_model_conv_layers_take_any_size():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c")(inp)
+    x = keras.layers.Dense(3, name="d")(keras.layers.Flatten()(x))
+    model = keras.Model(inp, x)
+    assert visualize(model, "c", [0], steps=2, size=32, progress=False).images.shape == (
+        1, 32, 32, 3)
+    with pytest.raises(ValueError, match="cannot work on 32x32 pictures.*use size=16"):
+        visualize(model, "d", [0], objective="neuron", steps=2, size=32, progress=False)
+    assert visualize(model, "d", [0], objective="neuron", steps=2, progress=False).images.shape \
+        == (1, 16, 16, 3)

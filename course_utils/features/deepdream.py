@@ -8,7 +8,8 @@ value, each step under a random cyclic shift (the TensorFlow tutorial's "random 
 ``seed``), and the detail lost by shrinking the photo is added back after each octave.
 
 The step loop of one octave runs inside one compiled function that accepts any image size, so
-all octaves share one trace. Models with a fixed input size see each octave resized to it.
+all octaves share one trace. The spatial layers of a fixed-size model (VGG16 with its top) take
+any size; a non-spatial layer sees each octave resized to the model's input size.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def _weights(model, layers) -> tuple[list[tuple], np.ndarray]:
 def _engine(model, paths, c):
     key = ("deepdream", tuple(id(p[-1]) for p in paths))
     imap = _graph.input_map(model)
-    fixed = _graph.fixed_hw(model)
+    # a fixed-size model's spatial layers take any size; anything else sees a resized picture
+    spatial = all(len(_graph.layer_output_shape(p)) == 4 for p in paths)
+    fixed = None if spatial else _graph.fixed_hw(model)
 
     def build(mref):
         @tf.function(

@@ -225,6 +225,26 @@ def _render(param: Param, size, c: int):
     return _RENDER[key]
 
 
+def _last_line(err: Exception) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
+def _first_call(fn, args, model, tgt, size):
+    """Call ``fn``; turn a shape error while tracing into a message about the picture size."""
+    try:
+        return fn(*args)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
+        fixed = _graph.fixed_hw(model)
+        if fixed is None or tuple(size) == fixed:
+            raise
+        raise ValueError(
+            f"Layer {tgt.layer_name!r} of model {model.name!r} cannot work on {size[0]}x{size[1]} "
+            f"pictures (the model was built for {fixed[0]}x{fixed[1]}): use size={fixed[0]}. "
+            f"Original error: {_last_line(err)}"
+        ) from err
+
+
 def _keras_display(x: np.ndarray) -> np.ndarray:
     """The classic Keras example's display normalization: std 0.15 around grey, clipped."""
     axes = tuple(range(1, x.ndim))
@@ -273,6 +293,8 @@ def visualize(
         Optimization steps (default 512 for lucid, 30 for naive).
     size
         Picture size in pixels (default: the model's input size, or 128 when it takes any size).
+        The convolutional layers of a fixed-size model (VGG16 with its top) take any size, so
+        channel pictures of ``block5_conv1`` can be 128 px; class pictures need the model's size.
     seed
         Seed; unit ``u``'s noise and transforms come from ``(seed, u)``.
     batch_size
@@ -330,14 +352,16 @@ def visualize(
     if len(size) != 2:
         raise ValueError(f"size must be an int or (height, width), got {size!r}.")
     size = tuple(_check_int("size", s, 8, 2048) for s in size)
-    if fixed is not None and size != fixed:
+    if fixed is not None and objective == "class" and size != fixed:
         raise ValueError(
-            f"Model {model.name!r} takes {fixed[0]}x{fixed[1]} images only; use size={fixed[0]} "
-            "(or leave size unset)."
+            f"Model {model.name!r} takes {fixed[0]}x{fixed[1]} images only and a class score "
+            f"needs the whole model; use size={fixed[0]} (or leave size unset)."
         )
     if transforms is None:
         transforms = tfm.Transforms.none() if naive else tfm.Transforms.lucid().for_size(*size)
-    out_hw = fixed if fixed is not None else transforms.out_size(*size)
+    # at its own size a fixed-size model sees transformed pictures cropped back to that size;
+    # its convolutional part takes other sizes too (the class score does not)
+    out_hw = fixed if (fixed is not None and size == fixed) else transforms.out_size(*size)
     identity = transforms.is_identity and out_hw == size
 
     run = _engine(model, tgt, param, size, c, out_hw, identity, naive)
@@ -364,11 +388,10 @@ def visualize(
             hist = []
             for t0 in range(0, steps, _CHUNK):
                 n = min(_CHUNK, steps - t0)
-                p, m, v, s = run(
-                    p, m, v, tf.constant(t0), tf.constant(draws[t0 : t0 + n]), u_t,
-                    tf.constant(lr), tf.constant(float(tv)), tf.constant(float(blur)),
-                    tf.constant(warmup),
-                )
+                args = (p, m, v, tf.constant(t0), tf.constant(draws[t0 : t0 + n]), u_t,
+                        tf.constant(lr), tf.constant(float(tv)), tf.constant(float(blur)),
+                        tf.constant(warmup))
+                p, m, v, s = _first_call(run, args, model, tgt, size) if t0 == 0 else run(*args)
                 hist.append(s.numpy())
                 bar.update(n * len(chunk))
             img = np.asarray(render(p))
