@@ -186,3 +186,16 @@ def test_any_input_size_the_model_accepts(name):
     for size in (8, 12):
         maps = METHODS[name](model, images(2, size=size), **FAST.get(name, {}))
         assert maps.shape == (2, size, size)
+
+
+def test_blur_and_per_image_fills():
+    model = _scaled_model()
+    pixels = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    x = pixels / 127.5 - 1.0
+    blur = _core.model_space_constant(model, "blur", x)
+    assert blur.shape == x.shape and blur.std() < x.std()
+    np.testing.assert_allclose(blur.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.05)
+    per_image = _core.model_space_constant(model, pixels, x)
+    np.testing.assert_allclose(per_image, x, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown pixel-space value"):
+        _core.model_space_constant(model, "purple", x)

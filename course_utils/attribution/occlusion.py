@@ -93,9 +93,9 @@ def occlusion(
         every pixel is covered.
     fill
         The occluder in **pixel space** (``"grey"`` default, ``"black"``, ``"white"``, ``"mean"``
-        colour of the image, a number/colour in pixel units, or an image-shaped array, e.g. a
-        blurred copy), mapped through the model's preprocessing. ``("model", value)`` gives it
-        in model space.
+        colour of the image, ``"blur"`` (a blurred copy), a number/colour in pixel units, or
+        image-shaped arrays), mapped through the model's preprocessing. ``("model", value)``
+        gives it in model space.
 
     Returns
     -------
