@@ -47,7 +47,7 @@ def cam(
     *,
     layer=None,
     relu: bool = False,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """CAM for GAP-headed models: the classifier's weights times the last feature maps.
 
@@ -75,7 +75,8 @@ def cam(
     >>> cam(keras.Model(inp, out), np.random.rand(8, 8, 3)).shape
     (1, 8, 8)
     """
-    job = _core.prepare(model, images, targets, batch_size)
+    job = _core.prepare(model, images, targets, batch_size, backward=False)
+    batch_size = job.batch_size
     path = _core.feature_path(model, layer)
     dense = _gap_head(model, path)
     kernel = np.asarray(dense.kernel.numpy(), "float32")  # (K, classes)

@@ -19,6 +19,7 @@ def cam_method(name: str, combine, model, images, targets, layer, batch_size) ->
     """Run a gradient-weighted CAM variant: ``combine(A, dS/dA) -> (N, h, w)``, then bilinear
     upsampling to the input size, in one compiled function; shared by Grad-CAM and Grad-CAM++."""
     job = _core.prepare(model, images, targets, batch_size)
+    batch_size = job.batch_size
     path = _core.feature_path(model, layer)
     size = job.x.shape[1:3]
 
@@ -43,7 +44,7 @@ def gradcam(
     targets=None,
     *,
     layer=None,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Gradient-weighted class activation map, upsampled to the input size.
 

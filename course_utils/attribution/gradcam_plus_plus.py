@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution import _core
 from course_utils.attribution.gradcam import cam_method
 
 
@@ -32,7 +31,7 @@ def gradcam_plus_plus(
     targets=None,
     *,
     layer=None,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Grad-CAM++: pixel-wise weighted gradients, better when several instances are present.
 

@@ -38,7 +38,7 @@ def integrated_gradients(
     baseline="black",
     steps: int = 64,
     reduce: str = "sum",
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     return_info: bool = False,
     tolerance: float = 0.05,
 ):
@@ -81,6 +81,7 @@ def integrated_gradients(
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}.")
     job = _core.prepare(model, images, targets, batch_size)
+    batch_size = job.batch_size
     base = _core.model_space_constant(model, baseline, job.x)
     alphas = path_alphas(steps)
     fn = _core.gradient_rows_fn(model, reduce, with_delta=True)

@@ -104,7 +104,7 @@ def lime(
     hide_color=None,
     kernel_width: float = 0.25,
     seed: int = 0,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     return_explanations: bool = False,
 ):
     """LIME: turn superpixels on and off, fit a locally weighted linear model of the class
@@ -148,7 +148,8 @@ def lime(
     n_samples = int(n_samples)
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}.")
-    job = _core.prepare(model, images, targets, batch_size)
+    job = _core.prepare(model, images, targets, batch_size, backward=False)
+    batch_size = job.batch_size
     if job.x.shape[-1] not in (1, 3):
         raise ValueError(f"LIME explains RGB or grayscale images, not {job.x.shape[-1]} channels.")
     pixels = _core.to_pixels(model, job.x)

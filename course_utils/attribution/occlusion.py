@@ -74,7 +74,7 @@ def occlusion(
     window=None,
     stride=None,
     fill="grey",
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Score drop when a window is covered, averaged over the windows covering each pixel.
 
@@ -109,7 +109,8 @@ def occlusion(
     >>> occlusion(m, np.ones((8, 8, 1)), window=4, stride=2).shape
     (1, 8, 8)
     """
-    job = _core.prepare(model, images, targets, batch_size)
+    job = _core.prepare(model, images, targets, batch_size, backward=False)
+    batch_size = job.batch_size
     h, w = job.x.shape[1:3]
     win = _pair(window if window is not None else max(1, h // 8), "window")
     if stride is None:

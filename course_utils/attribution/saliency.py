@@ -14,7 +14,7 @@ def saliency(
     targets=None,
     *,
     reduce: str = "max_abs",
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Gradient of the target's pre-softmax score with respect to the input pixels.
 
@@ -36,7 +36,9 @@ def saliency(
         paper's max over channels of the absolute value), ``"sum"`` (signed), ``"l2"``,
         ``"mean_abs"``.
     batch_size
-        Images per compiled call.
+        Rows (images, or perturbed copies for the sampling methods) per compiled call; every
+        method takes it and results do not depend on it. ``None`` chooses from the image size
+        (:func:`course_utils.attribution._core.auto_batch_size`).
 
     Returns
     -------
@@ -52,6 +54,7 @@ def saliency(
     """
     _core.check_reduce(reduce)
     job = _core.prepare(model, images, targets, batch_size)
+    batch_size = job.batch_size
     fn = _core.gradient_rows_fn(model, reduce, with_delta=False)
     maps = _core.run_rows(
         job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn, model

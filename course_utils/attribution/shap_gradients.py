@@ -64,7 +64,7 @@ def shap_gradients(
     layer=None,
     local_smoothing: float = 0.0,
     seed: int = 0,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Expected gradients: ``E[(x - x') * grad f(x' + t (x - x'))]`` over background images
     ``x'`` and ``t ~ U(0, 1)``, summed over channels.
@@ -111,6 +111,7 @@ def shap_gradients(
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
     job = _core.prepare(model, images, targets, batch_size)
+    batch_size = job.batch_size
     if background is None or isinstance(background, str):
         bg = _core.model_space_constant(model, background or "black", job.x[:1])
     else:

@@ -34,7 +34,7 @@ def smoothgrad(
     noise_level: float = 0.15,
     reduce: str = "max_abs",
     seed: int = 0,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Average of the saliency maps of ``n_samples`` noisy copies of each image.
 
@@ -73,6 +73,7 @@ def smoothgrad(
     if not noise_level >= 0:
         raise ValueError(f"noise_level must be >= 0, got {noise_level}.")
     job = _core.prepare(model, images, targets, batch_size)
+    batch_size = job.batch_size
     sigma = noise_sigma(job.x, noise_level)
     fn = _core.gradient_rows_fn(model, reduce, with_delta=False)
 
