@@ -4,8 +4,7 @@ Every explorer is an :class:`Explorer`: controls wired with ``ipywidgets.interac
 to a fixed-size output, fed from a cache of computed results keyed by the control values.
 Display one as the last expression of a cell; drive it headlessly with ``explorer.set(...)``.
 
-:func:`show_maps` draws static grids of maps over their images (labelling stand-ins) until
-``course_utils.plotting`` provides them.
+:func:`show_panels` draws a free-form grid of ``course_utils.plotting.overlay`` panels.
 
 Examples
 --------
@@ -15,7 +14,7 @@ Examples
 """
 
 from course_utils.widgets._base import Explorer, LRUCache, Update, control_values
-from course_utils.widgets._draw import show_maps
+from course_utils.widgets._draw import show_panels
 from course_utils.widgets.attribution import (
     gradcam_explorer,
     ig_explorer,
@@ -35,5 +34,5 @@ ATTRIBUTION_EXPLORERS = {
 __all__ = [
     "ATTRIBUTION_EXPLORERS", "Explorer", "LRUCache", "Update", "control_values",
     "gradcam_explorer", "ig_explorer", "lime_explorer", "occlusion_explorer",
-    "show_maps", "smoothgrad_explorer",
+    "show_panels", "smoothgrad_explorer",
 ]

@@ -1,9 +1,9 @@
 """Fast redrawing for explorers: one persistent matplotlib figure whose images are updated in
 place and rendered to PNG bytes (no new figure per slider move, no pyplot state).
 
-Display conventions follow the course: maps are clipped at a percentile before colour-mapping,
-signed maps use a diverging colormap centred on zero, unsigned ones a sequential one, and a
-random-weight stand-in is labelled on the figure itself.
+Display conventions are ``course_utils.plotting``'s (percentile clipping, its diverging and
+sequential colormaps); a random-weight stand-in is labelled on the figure itself.
+:func:`show_panels` is a free-form grid of ``plotting.overlay`` panels for the notebooks.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ def display_image(pixels: np.ndarray, pixel_max: float) -> np.ndarray:
 
 
 def clip_limit(heat: np.ndarray, signed: bool, percentile: float = 99.0) -> float:
-    """The colour-scale limit of a map: the ``percentile`` of ``|map|`` (signed) or of the map."""
-    vals = np.abs(heat) if signed else heat
-    lim = float(np.percentile(vals, percentile)) if vals.size else 0.0
-    return lim if lim > 0 else float(np.max(np.abs(heat))) or 1.0
+    """The colour-scale limit of a map, as ``course_utils.plotting`` computes it."""
+    from course_utils import plotting
+
+    return float(plotting.display_scale(heat, 100.0 - percentile, signed))
 
 
 class PanelFigure:
@@ -81,6 +81,8 @@ class PanelFigure:
              title: str = "", percentile: float = 99.0, image: np.ndarray | None = None) -> None:
         """Draw ``heat`` over panel ``panel`` (clipped at ``percentile``) and set its title;
         ``image`` replaces the panel's background (e.g. an occluded copy)."""
+        from course_utils import plotting
+
         ax, layer = self.axes[panel], self.heat[panel]
         if image is not None:
             self.base[panel].set_data(image.mean(axis=-1) if layer is not None else image)
@@ -90,11 +92,11 @@ class PanelFigure:
             lim = clip_limit(heat, signed, percentile)
             layer.set_data(heat)
             if signed:
-                layer.set_cmap("bwr")
+                layer.set_cmap(plotting.DIVERGING_CMAP)
                 layer.set_clim(-lim, lim)
             else:
-                layer.set_cmap("inferno")
-                layer.set_clim(min(0.0, float(np.min(heat))), lim)
+                layer.set_cmap(plotting.SEQUENTIAL_CMAP)
+                layer.set_clim(0.0, lim)
         ax.set_title(title, fontsize=9)
 
     def png(self) -> bytes:
@@ -110,38 +112,39 @@ class PanelFigure:
         return Image(data=self.png(), format="png")
 
 
-def show_maps(
+
+def show_panels(
     images,
     maps,
     titles=None,
     *,
     model=None,
-    signed=False,
+    signed=None,
     pixel_max: float | None = None,
     ncols: int | None = None,
     size: float = 2.4,
-    percentile: float = 99.0,
     suptitle: str = "",
     show: bool = True,
 ):
-    """A grid of heat maps drawn over their images (a static figure for the notebooks).
+    """A free-form grid of panels, each an image with an optional map drawn over it.
+
+    ``course_utils.plotting.show_maps`` lays out one row per image and one column per method;
+    lessons also need other layouts (one image, several classes or layers; a few images and a
+    plain picture first). Every panel is drawn by ``course_utils.plotting.overlay`` (same
+    percentile clipping, colormaps and stand-in label).
 
     Parameters
     ----------
     images
-        Pixel-space images ``(N, H, W, C)``, or one ``(H, W, C)`` image shared by every map.
+        Pixel-space images ``(N, H, W, C)``, or one ``(H, W, C)`` image shared by every panel.
     maps
-        A sequence of ``(H, W)`` maps (or an ``(N, H, W)`` array); ``None`` shows the image
-        alone.
+        One ``(H, W)`` map per panel, or ``None`` to show the image alone.
     titles
         One title per panel.
     model
-        When given, its ``info(model)`` supplies ``pixel_max`` and the stand-in label, which is
-        written on the figure.
+        Supplies ``pixel_max`` and, for a stand-in, the on-screen label.
     signed
-        ``True`` (diverging colormap centred on 0) or one flag per map.
-    percentile
-        Each map is clipped at this percentile of its (absolute) values for display only.
+        ``None`` (decide from the data), a bool, or one per panel.
 
     Returns
     -------
@@ -149,29 +152,26 @@ def show_maps(
 
     Examples
     --------
-    >>> fig = show_maps(np.zeros((8, 8, 3)), [None, np.random.rand(8, 8)], show=False)
+    >>> fig = show_panels(np.zeros((8, 8, 3)), [None, np.random.rand(8, 8)], show=False)
     >>> len(fig.axes)
     2
     """
     import matplotlib.pyplot as plt
 
+    from course_utils import plotting
     from course_utils.models import registry
 
     maps = list(maps)
     n = len(maps)
-    label = ""
-    if model is not None:
-        info = registry.info(model)
-        label = info.label
-        pixel_max = info.pixel_max if pixel_max is None else pixel_max
-    pixel_max = 1.0 if pixel_max is None else pixel_max
+    if pixel_max is None:
+        pixel_max = registry.info(model).pixel_max if model is not None else 1.0
     imgs = np.asarray(images, "float32")
     if imgs.ndim == 3:
         imgs = np.broadcast_to(imgs, (n,) + imgs.shape)
     if len(imgs) != n:
-        raise ValueError(f"Got {len(imgs)} images for {n} maps; give one image per map or one "
-                         "image for all.")
-    flags = [signed] * n if isinstance(signed, bool) else list(signed)
+        raise ValueError(f"Got {len(imgs)} images for {n} panels; give one image per panel or "
+                         "one image for all.")
+    flags = signed if isinstance(signed, (list, tuple)) else [signed] * n
     titles = list(titles) if titles is not None else [""] * n
     ncols = ncols or min(n, 6)
     nrows = int(np.ceil(n / ncols))
@@ -183,22 +183,13 @@ def show_maps(
         rgb = display_image(img, pixel_max)
         if heat is None:
             ax.imshow(rgb)
+            ax.set_title(title, fontsize=9)
         else:
-            heat = np.asarray(heat, "float32")
-            lim = clip_limit(heat, flag, percentile)
-            ax.imshow(rgb.mean(axis=-1), cmap="gray", vmin=0, vmax=1)
-            if flag:
-                ax.imshow(heat, cmap="bwr", vmin=-lim, vmax=lim, alpha=0.6)
-            else:
-                ax.imshow(heat, cmap="inferno", vmin=min(0.0, float(heat.min())), vmax=lim,
-                          alpha=0.6)
-        ax.set_title(title, fontsize=9)
+            plotting.overlay(rgb, heat, ax, signed=flag, title=title, model=model,
+                             display_image=rgb)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
-    if label:
-        fig.text(0.5, 0.005, label, ha="center", va="bottom", fontsize=9, color="#b00000",
-                 weight="bold")
-    fig.tight_layout(rect=(0, 0.04 if label else 0, 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     if show:
         plt.show()
     return fig

@@ -97,7 +97,7 @@ def smoothgrad_explorer(
     noise_step: float = 0.05,
     reduce: str = "max_abs",
     seed: int = 0,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Explorer:
     """SmoothGrad with sliders for the noise level and the number of noisy samples.
 
@@ -165,7 +165,7 @@ def ig_explorer(
     *,
     steps=IG_STEPS,
     baselines=BASELINES,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Explorer:
     """Integrated Gradients with a steps slider and a baseline menu; the status line shows the
     completeness check live: sum of the attributions against ``f(x) - f(baseline)``.
@@ -221,12 +221,6 @@ def ig_explorer(
 FILLS = ("grey", "black", "mean", "blur")
 
 
-def _blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return gaussian_filter(pixels, sigma=(sigma, sigma, 0)).astype("float32")
-
-
 def occlusion_explorer(
     model: keras.Model,
     image,
@@ -235,10 +229,10 @@ def occlusion_explorer(
     windows=None,
     strides=None,
     fills=FILLS,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Explorer:
     """Occlusion with sliders for the patch size and the stride and a menu for the fill
-    (``"grey"``, ``"black"``, the image's ``"mean"`` colour, or a ``"blur"``\\ red copy).
+    (``"grey"``, ``"black"``, the image's ``"mean"`` colour, or a ``"blur"``-red copy).
 
     The left panel shows the image with one patch (centred) filled, so the learner sees what
     "hidden" means for the model.
@@ -260,21 +254,16 @@ def occlusion_explorer(
         step = max(1, side // 32)
         strides = tuple(range(step, side // 4 + 1, step))
     windows, strides = tuple(int(v) for v in windows), tuple(int(v) for v in strides)
-    blur = _blurred(s.pixels, side / 16)
-
-    def fill_value(fill):
-        return blur if fill == "blur" else fill
-
     def compute(window, stride, fill):
         return attribution.occlusion(model, s.x, s.target, window=window, stride=stride,
-                                     fill=fill_value(fill), batch_size=batch_size)[0]
+                                     fill=fill, batch_size=batch_size)[0]
 
     fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
 
     def render(m, window, stride, fill):
         demo = s.pixels.copy()
         top, left = (h - window) // 2, (w - window) // 2
-        patch = _core.pixel_constant(model, fill_value(fill), s.pixels)
+        patch = _core.pixel_constant(model, fill, s.pixels)
         demo[top:top + window, left:left + window] = patch[top:top + window, left:left + window]
         fig.show(0, None, title=f"a {window} px patch, fill: {fill}",
                  image=display_image(demo, pmax))
@@ -314,7 +303,7 @@ def lime_explorer(
     n_segments=(10, 20, 40, 80, 160),
     kernel_sizes=(1, 2, 3, 4, 6, 8),
     seed: int = 0,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Explorer:
     """LIME with a samples slider and the segmentation: SLIC (``n_segments``) or quickshift
     (``kernel_size``); the slider of the other method is ignored (and does not recompute).
@@ -398,7 +387,7 @@ def gradcam_explorer(
     layers=None,
     classes=None,
     top: int = 5,
-    batch_size: int = _core.DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Explorer:
     """Grad-CAM with a layer menu and a class menu.
 
