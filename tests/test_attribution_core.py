@@ -199,3 +199,13 @@ def test_blur_and_per_image_fills():
     np.testing.assert_allclose(per_image, x, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="Unknown pixel-space value"):
         _core.model_space_constant(model, "purple", x)
+
+
+@pytest.mark.parametrize("layer", [None, "conv1"])
+def test_shap_local_smoothing_does_not_depend_on_batch_size(tiny, layer):
+    from course_utils.attribution import shap_gradients
+
+    x = images(2)
+    kw = {"n_samples": 6, "local_smoothing": 0.1, "layer": layer, "background": images(2, seed=3)}
+    np.testing.assert_allclose(shap_gradients(tiny, x, batch_size=4, **kw),
+                               shap_gradients(tiny, x, batch_size=5, **kw), rtol=1e-4, atol=1e-6)

@@ -114,7 +114,8 @@ def lime(
     preprocessing undone), not on the mean-subtracted tensor. Sampling, kernel (cosine
     distance, ``kernel_width=0.25``) and the ridge regression are the ``lime`` package's;
     the perturbed images are built and scored in compiled batches. The regression target is
-    the class probability (softmax of the logits), as in LIME.
+    the class probability (softmax or sigmoid of the logits), as in LIME; a model without a
+    final softmax/sigmoid has its raw scores regressed.
 
     Parameters
     ----------

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils.attribution import _core
+from course_utils.attribution.smoothgrad import noise_rows
 
 
 def expected_gradient_draws(
@@ -125,12 +126,7 @@ def shap_gradients(
         def make(img, sample):
             x = job.x[img]
             if local_smoothing > 0:
-                noise = np.stack([
-                    np.random.default_rng((seed, 1, int(i), int(k))).standard_normal(
-                        x.shape[1:], "float32")
-                    for i, k in zip(img, sample, strict=True)
-                ])
-                x = x + local_smoothing * noise
+                x = x + local_smoothing * noise_rows(x.shape[1:], img, sample, (seed, 1))
             b = bg[idx[img, sample]]
             tt = t[img, sample][:, None, None, None]
             return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
@@ -146,8 +142,7 @@ def shap_gradients(
     def make_layer(img, sample):
         a = a_x[img]
         if local_smoothing > 0:
-            a = a + local_smoothing * np.random.default_rng((seed, 2, int(img[0]))).standard_normal(
-                a.shape, "float32")
+            a = a + local_smoothing * noise_rows(a.shape[1:], img, sample, (seed, 2))
         b = a_bg[idx[img, sample]]
         tt = t[img, sample][:, None, None, None]
         return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]

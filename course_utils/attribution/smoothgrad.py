@@ -17,11 +17,13 @@ def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
     return (noise_level * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))).astype("float32")
 
 
-def noise_rows(shape: tuple, image_idx: np.ndarray, sample_idx: np.ndarray, seed: int):
-    """Standard normal noise for rows ``(image, sample)``, the same whatever the chunking."""
+def noise_rows(shape: tuple, image_idx: np.ndarray, sample_idx: np.ndarray, seed) -> np.ndarray:
+    """Standard normal noise for rows ``(image, sample)``, the same whatever the chunking
+    (each row has its own generator seeded by ``(seed, image, sample)``)."""
+    base = tuple(np.atleast_1d(seed).tolist())
     out = np.empty((len(image_idx),) + tuple(shape), "float32")
     for r, (i, k) in enumerate(zip(image_idx, sample_idx, strict=True)):
-        out[r] = np.random.default_rng((seed, int(i), int(k))).standard_normal(shape, "float32")
+        out[r] = np.random.default_rng((*base, int(i), int(k))).standard_normal(shape, "float32")
     return out
 
 
