@@ -45,7 +45,8 @@ def test_the_model_itself_is_not_changed_and_targets_stay_fixed(tiny):
     for a, b in zip(before, tiny.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     predicted = tiny.predict(x, verbose=0).argmax(-1)
-    assert len(seen) == len(res.stages) == 1 + len(sanity.weighted_layers(tiny))
+    assert len(seen) == len(res.stages) == len(sanity.weighted_layers(tiny))  # bn2 joins conv2
+    assert res.stages == ["original", "head", "conv2+bn2", "conv1"]
     for t in seen:
         np.testing.assert_array_equal(t, predicted)
 
@@ -68,8 +69,8 @@ def test_layers_are_reinitialized_with_their_own_initializers():
 
 def test_only_chosen_layers_in_the_given_order(tiny):
     res = metrics.cascading_randomization(tiny, images(2, size=16), ["saliency"],
-                                          layers=["head", "bn2"])
-    assert res.stages == ["original", "head", "bn2"]
+                                          layers=["head", ["bn2", "conv2"]])
+    assert res.stages == ["original", "head", "bn2+conv2"]
     with pytest.raises(ValueError, match="no weights"):
         metrics.cascading_randomization(tiny, images(2, size=16), ["saliency"], layers=["gap"])
 

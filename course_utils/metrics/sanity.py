@@ -189,6 +189,35 @@ def _resolve_methods(methods) -> dict[str, Method]:
     return out
 
 
+def _stages(model: keras.Model, layers) -> list[tuple[str, list[keras.layers.Layer]]]:
+    """``[(stage name, [layers])]`` in randomization order; see :func:`cascading_randomization`."""
+    available = weighted_layers(model)
+    if not available:
+        raise ValueError(f"Model {model.name!r} has no layers with weights to randomize.")
+    if layers is None:
+        groups: list[list[tuple[str, keras.layers.Layer]]] = []
+        for name, layer in available:
+            if isinstance(layer, keras.layers.BatchNormalization) and groups:
+                groups[-1].append((name, layer))
+            else:
+                groups.append([(name, layer)])
+        return [("+".join(n.split("/")[-1] for n, _ in g), [la for _, la in g])
+                for g in reversed(groups)]
+    by_name = {name: layer for name, layer in available}
+    by_name.update({layer.name: layer for _, layer in available})
+    order = []
+    for entry in layers:
+        refs = [entry] if isinstance(entry, str) else list(entry)
+        missing = [r for r in refs if r not in by_name]
+        if missing or not refs:
+            raise ValueError(
+                f"Layer(s) {missing or entry!r} have no weights to randomize; layers with "
+                f"weights: {[name for name, _ in available]}."
+            )
+        order.append(("+".join(refs), [by_name[r] for r in refs]))
+    return order
+
+
 def cascading_randomization(
     model: keras.Model,
     images,
@@ -196,7 +225,7 @@ def cascading_randomization(
     targets=None,
     *,
     options: Mapping[str, dict] | None = None,
-    layers: Sequence[str] | None = None,
+    layers: Sequence[str | Sequence[str]] | None = None,
     seed: int = 0,
     threshold: float = THRESHOLD,
     batch_size: int = 32,
@@ -224,8 +253,10 @@ def cascading_randomization(
     options
         ``{method name: keyword options}`` passed to that method (e.g. fewer LIME samples).
     layers
-        Names of the weighted layers to randomize, in the order to randomize them; default:
-        all of them, top (output) first.
+        The stages: names of weighted layers to randomize, in order; an entry may be a list of
+        names randomized together. Default: every weighted layer, top (output) first, with each
+        ``BatchNormalization`` randomized together with the layer it normalizes (a stage is a
+        block such as ``"conv4+conv4_bn"``).
     seed
         Seed of the re-initialization.
     threshold
@@ -253,33 +284,15 @@ def cascading_randomization(
     x = _core.as_batch(model, images)
     t = _core.resolve_targets(model, x, targets, batch_size)
     clone = copy_model(model)
-    available = weighted_layers(clone)
-    if layers is None:
-        order = list(reversed(available))
-    else:
-        by_name = {name: layer for name, layer in available}
-        by_short = {layer.name: (name, layer) for name, layer in available}
-        order = []
-        for ref in layers:
-            if ref in by_name:
-                order.append((ref, by_name[ref]))
-            elif ref in by_short:
-                order.append(by_short[ref])
-            else:
-                raise ValueError(
-                    f"Layer {ref!r} has no weights to randomize; layers with weights: "
-                    f"{[name for name, _ in available]}."
-                )
-    if not order:
-        raise ValueError(f"Model {model.name!r} has no layers with weights to randomize.")
-
+    order = _stages(clone, layers)
     stages = ["original"] + [name for name, _ in order]
     per_stage: dict[str, list[np.ndarray]] = {name: [] for name in fns}
     from tqdm.auto import tqdm
 
     for s in tqdm(range(len(stages)), desc="Randomizing layers", leave=False):
         if s > 0:
-            randomize_layer(order[s - 1][1], seed=seed + s)
+            for k, layer in enumerate(order[s - 1][1]):
+                randomize_layer(layer, seed=(seed + s) * 100 + k)
         for name, fn in fns.items():
             with warnings.catch_warnings():
                 # Random models trip IG's completeness warning; it is not what is checked here.
