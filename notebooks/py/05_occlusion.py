@@ -1,0 +1,280 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 05 · Occlusion: hide a patch, watch the answer
+#
+# **Goal.** Explain a prediction with nothing but forward passes (Zeiler & Fergus 2014):
+# 1. slide a patch over the image and record how much the class score **drops**: the core is
+#    a double loop, then one `course_utils` call;
+# 2. see that the *answer itself* moves as the patch moves ("which brand is this car?" is
+#    answered by the logo until you cover it);
+# 3. choose the **patch size and stride**: resolution against cost, and why overlapping
+#    windows must be averaged;
+# 4. understand what the **fill value** means: the grey square is an input too;
+# 5. check the maps against ground truth, then run the method on an ImageNet network.
+#
+# **You need:** notebook 01 (the Fashion-MNIST CNN); notebook 04 helps. About 1-2 minutes.
+
+# %% tags=["parameters"]
+# Parameters (CI runs set COURSE_QUICK=1: same code path, fewer images)
+from course_utils import config
+
+QUICK = config.quick()
+N_SHAPES = 12 if QUICK else 48  # shapes images for the ground-truth check
+IMAGENET_MODEL = "mobilenet_v2" if QUICK else "xception"
+
+# %%
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_utils import attribution, data, models, widgets
+from course_utils.attribution.occlusion import windows
+from course_utils.widgets import show_panels
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. The idea
+#
+# Gradients (notebook 04) ask what an *infinitesimal* change would do. Occlusion makes a real
+# change: cover a $p \times p$ window $w$ with a fill colour and measure the drop of the class
+# score $S_c$ (the logit):
+#
+# $$ \Delta_w = S_c(x) - S_c(x \text{ with } w \text{ filled}), \qquad
+#    M(i, j) = \frac{1}{|\{w \ni (i,j)\}|}\sum_{w \ni (i, j)} \Delta_w . $$
+#
+# A large positive drop: the model needed what was under the patch. A negative one: the patch
+# hid something that spoke *against* the class. It is an engineering technique rather than a
+# mathematical one: it needs no gradient, works on any model, and costs one forward pass per
+# window position. It also needs the class of interest, chosen beforehand.
+
+# %%
+model = models.fashion_cnn()
+names = data.fashion.CLASS_NAMES
+(_, _), (x_test, y_test) = data.fashion_mnist()
+x = (x_test[:6].astype("float32") / 255.0)[..., None]
+labels = y_test[:6].astype("int64")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The core, by hand
+#
+# A 7-pixel patch moved in steps of 7 gives a 4 × 4 grid of positions on a 28 × 28 image.
+# Each covered copy goes through the network; the logit of the true class is read out.
+
+# %%
+logit_model = keras.Model(model.inputs, model.get_layer("logits").output)  # S_c, no softmax
+logits_of = lambda imgs: logit_model.predict(imgs, verbose=0)  # noqa: E731
+patch, grey = 7, 0.5
+image, cls = x[0], int(labels[0])
+covered = []
+for top in range(0, 28, patch):
+    for left in range(0, 28, patch):
+        c = image.copy()
+        c[top:top + patch, left:left + patch] = grey
+        covered.append(c)
+scores = logits_of(np.stack(covered))[:, cls]
+drops_by_hand = (logits_of(image[None])[0, cls] - scores).reshape(4, 4)
+print(np.round(drops_by_hand, 1))
+
+# %% [markdown]
+# `course_utils` does the same in compiled batches and paints every pixel with the drop of the
+# window that covered it (the average of the windows, when they overlap):
+
+# %%
+occ = attribution.occlusion(model, image, cls, window=patch, stride=patch, fill="grey")[0]
+print("library, one pixel per window:\n", np.round(occ[::patch, ::patch], 1))
+assert np.allclose(occ[::patch, ::patch], drops_by_hand, atol=1e-2)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. The answer moves as the patch moves
+#
+# The lecture asks "which brand is this car?": the network answers from the logo, and covering
+# the logo changes the answer while covering the tyres does not. Occlusion is that experiment
+# made systematic. Here we record not only the drop but the **new prediction** at every patch
+# position.
+
+# %%
+def answer_map(img, patch, stride):
+    wins = windows(img.shape[:2], (patch, patch), (stride, stride))
+    copies = np.repeat(img[None], len(wins), axis=0)
+    for c, (t, left, h, w) in zip(copies, wins):
+        c[t:t + h, left:left + w] = grey
+    return wins, model.predict(copies, verbose=0).argmax(axis=1)
+
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+changed = []
+for ax, idx in zip(axes, [0, 2, 4]):
+    img, true = x[idx], int(labels[idx])
+    wins, answers = answer_map(img, 10, 6)
+    ax.imshow(img[..., 0], cmap="gray_r")
+    for (t, left, h, w), a in zip(wins, answers):
+        if a != true:
+            ax.add_patch(plt.Rectangle((left - 0.5, t - 0.5), w, h, fill=False, ec="red", lw=0.8))
+            ax.text(left + w / 2, t + h / 2, names[a][:5], fontsize=6, ha="center",
+                    va="center", color="red")
+    changed.append(float((answers != true).mean()))
+    ax.set_title(f"{names[true]}: answer changes at {int(100 * changed[-1])}% of positions",
+                 fontsize=9)
+    ax.axis("off")
+plt.show()
+assert max(changed) > 0  # some position must matter...
+assert min(changed) < 1  # ...and not all of them
+
+# %% [markdown]
+# **What to notice.** Most positions leave the answer alone; a few, on the parts that make
+# the class, flip it (red boxes, with the new answer). Where the flips are is the explanation.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Patch size and stride
+#
+# The patch must be big enough to hide a *part* (a collar, a heel), small enough to localize.
+# The stride sets the resolution and the cost: $\lceil (H - p)/s \rceil + 1$ positions per axis,
+# one forward pass each. When the stride is smaller than the patch, each pixel is covered by
+# several windows and the map must **average** them; summing instead would make the centre of
+# the image brighter just because more windows cover it.
+
+# %%
+settings = [(3, 1), (7, 2), (7, 7), (14, 7)]
+occ_maps = [attribution.occlusion(model, image, cls, window=p, stride=s)[0] for p, s in settings]
+passes = [len(windows((28, 28), (p, p), (s, s))) for p, s in settings]
+show_panels(image, occ_maps, [f"patch {p}, stride {s}: {n} passes"
+                            for (p, s), n in zip(settings, passes)], model=model, signed=True,
+          size=2.8)
+assert passes == [26 * 26, 12 * 12, 4 * 4, 3 * 3]
+
+# %% [markdown]
+# **What to notice.** A 3-pixel patch hides too little: most single positions barely move the
+# score and the map is faint and noisy. A 14-pixel patch is blunt. Patch 7 with stride 2 is a
+# good compromise here; on 224-pixel photos, patches of 15-32 pixels with strides of 8-16 are
+# usual.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. What the grey value means
+#
+# The filled patch is not "nothing": it is a new input. Grey is a guess of a neutral colour;
+# black, the image's mean colour or a blurred copy are other guesses. On Fashion-MNIST the
+# background *is* black, so a black patch on the background changes nothing at all, while a
+# grey patch there adds a grey square the network may react to.
+
+# %%
+fills = {"grey": "grey", "black": "black", "mean colour": "mean", "blurred copy": "blur"}
+fill_maps = {k: attribution.occlusion(model, image, cls, window=7, stride=2, fill=v)[0]
+             for k, v in fills.items()}
+show_panels(image, list(fill_maps.values()), [f"fill: {k}" for k in fill_maps], model=model,
+          signed=True, size=2.8)
+
+touched = np.zeros((28, 28), bool)  # pixels covered by some window that hides garment
+for t, left, h, w in windows((28, 28), (7, 7), (2, 2)):
+    if image[t:t + h, left:left + w].max() > 0:
+        touched[t:t + h, left:left + w] = True
+only_empty = ~touched  # every window over these pixels hid pure black background
+print("pixels covered only by windows on pure background:", int(only_empty.sum()))
+print("largest |drop| there, black fill:", float(np.abs(fill_maps["black"][only_empty]).max()))
+print("largest |drop| there, grey fill: ",
+      round(float(np.abs(fill_maps["grey"][only_empty]).max()), 3))
+assert only_empty.any() and np.abs(fill_maps["black"][only_empty]).max() < 1e-4
+
+# %% [markdown]
+# **What to notice.** The black fill is silent wherever it covers black background (nothing
+# changed), the grey fill is not: there the map measures the network's reaction to a grey
+# square, not the importance of the background. Always say which fill you used.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Ground truth: the shapes
+#
+# On the synthetic shapes we know where the target is. The drop should be largest when the
+# patch covers it: we compare the mean of the map inside the target with the mean outside.
+
+# %%
+shapes_model = models.shapes_cnn()
+sx, sy, smask = data.shapes(N_SHAPES, seed=7)
+smaps = attribution.occlusion(shapes_model, sx, sy, window=12, stride=4, fill="mean")
+inside = np.array([m[k].mean() for m, k in zip(smaps, smask)])
+outside = np.array([m[~k].mean() for m, k in zip(smaps, smask)])
+peak_inside = np.array([k.flat[m.argmax()] for m, k in zip(smaps, smask)])
+print(f"mean drop inside the target {inside.mean():.2f}, outside {outside.mean():.2f}")
+print(f"the largest drop lies on the target in {int(100 * peak_inside.mean())} % of images")
+assert (inside > outside).mean() >= 0.8
+assert peak_inside.mean() >= 0.6
+
+show_panels(np.concatenate([sx[:4], sx[:4]]), [None] * 4 + list(smaps[:4]),
+          [data.synthetic.CLASS_NAMES[c] for c in sy[:4]] + ["occlusion"] * 4,
+          model=shapes_model, signed=[False] * 4 + [True] * 4, ncols=4, size=2.4)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. An ImageNet network
+#
+# On a 224- or 299-pixel photo the same call covers hundreds of positions, evaluated in
+# batches. Offline, the network is a labelled random-weight stand-in.
+
+# %%
+net = models.load(IMAGENET_MODEL)
+size = models.input_size(IMAGENET_MODEL)
+cat = data.sample_image("chelsea", size=size)
+xc = models.preprocess(IMAGENET_MODEL, cat)
+pred = int(net.predict(xc[None], verbose=0).argmax())
+print("explaining class:", models.info(net).class_names[pred])
+win = size // 8 if QUICK else size // 10
+cat_occ = attribution.occlusion(net, xc, pred, window=win, stride=win // 2, fill="grey")[0]
+n_pass = len(windows((size, size), (win, win), (win // 2, win // 2)))
+assert cat_occ.shape == (size, size) and np.isfinite(cat_occ).all()
+show_panels(cat, [None, cat_occ], ["input", f"occlusion, patch {win}, {n_pass} passes"],
+          model=net, signed=[False, True], size=3.5)
+
+# %% [markdown]
+# **What to see with real weights.** The cat fills this photo, so hiding almost any patch
+# lowers the "cat" score a little and the map is red nearly everywhere; it is strongest on the
+# face and on the cat's outline rather than on the fur texture. With the stand-in the map is
+# an arbitrary pattern: the score of a random network does not depend on the cat.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Explore: patch size, stride and fill
+
+# %%
+j = 1
+occ_view = widgets.occlusion_explorer(shapes_model, sx[j], int(sy[j]),
+                                      windows=(4, 8, 12, 16, 24), strides=(2, 4, 8))
+occ_view.warm(fill=["grey"])
+occ_view
+
+# %%
+a = occ_view.set(window=4, stride=2, fill="grey")
+b = occ_view.set(window=16, stride=8)
+assert a.cached and b.cached and not np.allclose(a.result, b.result)
+c = occ_view.set(fill="black")
+assert not c.cached
+print(f"update from cache: {1000 * b.seconds:.0f} ms; computed: {1000 * c.seconds:.0f} ms")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# 1. How many forward passes does occlusion need on a 224 × 224 image with a 32-pixel patch
+#    and stride 8? And with stride 16?
+# 2. Find a Fashion-MNIST test image that the model gets **wrong**. Which patches, when
+#    covered, give the right answer back?
+# 3. Replace the average over overlapping windows by a sum (hint: `occlusion.spread` is the
+#    average). What artefact appears with patch 14, stride 2?
+# 4. Occlusion versus gradients: which of the two would notice a feature that matters only
+#    when *two* distant parts are both present?
+#
+# <details><summary>Solutions</summary>
+#
+# 1. $\lceil (224 - 32)/8 \rceil + 1 = 25$ positions per axis: 625 passes; with stride 16,
+#    13 per axis: 169 passes (`len(windows((224, 224), (32, 32), (8, 8)))`).
+# 2. `wrong = np.flatnonzero(model.predict(xs).argmax(1) != ys)`; run `answer_map` and look
+#    for positions where the new answer equals the true label: those patches hid the
+#    misleading part.
+# 3. Centre pixels are covered by up to 49 windows, corner pixels by one: a sum paints a
+#    bright square in the middle of every map, whatever the model does.
+# 4. Neither, fully: covering either part removes the feature, so occlusion sees both parts
+#    (each drop is large); a gradient at the full image sees them too, but only to first
+#    order. Occlusion with large patches, or LIME (notebook 06), which hides many parts at
+#    once, tests interactions more directly.
+# </details>

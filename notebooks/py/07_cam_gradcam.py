@@ -1,0 +1,347 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 07 · CAM and Grad-CAM: where in the feature maps is the class?
+#
+# **Goal.** Use the network's own feature maps, not the pixels, to localize a class:
+# 1. **CAM** (Zhou et al. 2016): in a network that ends with global average pooling and one
+#    dense layer, the class weights times the last feature maps *are* a map of the class;
+# 2. **Grad-CAM** (Selvaraju et al. 2017): the same idea for any network and any layer, with
+#    the weights taken from gradients: $\alpha_k$ = average gradient, ReLU of the weighted sum;
+#    both by hand, then with one call, and why they coincide on a GAP network;
+# 3. Grad-CAM at a **shallow, a middle and a deep layer** (Xception's blocks 1, 6 and 14);
+# 4. **two classes on one image** (the lecture's Persian cat and accordion);
+# 5. CAM on a network fine-tuned on the **Food-101** subset (apple pie vs pizza).
+#
+# **You need:** notebook 01 (the Fashion-MNIST CNN with its GAP head). About 2 minutes.
+
+# %% tags=["parameters"]
+# Parameters (CI runs set COURSE_QUICK=1: same code path, fewer images and epochs)
+from course_utils import config
+
+QUICK = config.quick()
+N_SHAPES = 16 if QUICK else 64  # shapes images for the localization check
+FOOD_EPOCHS = 1 if QUICK else 5  # fine-tuning epochs, when Food-101 is present
+FOOD_TRAIN = 96 if QUICK else None  # training images per run (None: all 2250)
+
+# %%
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import attribution, data, models, widgets
+from course_utils.widgets import show_panels
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. CAM: the classifier's weights, painted on the feature maps
+#
+# The Fashion CNN ends with `conv4` (128 feature maps $A_k$ of 7 × 7 after batch norm and
+# ReLU), global average pooling and one dense layer. The logit of class $c$ is therefore
+#
+# $$ y^c = \sum_k w^c_k \,\frac{1}{Z}\sum_{i,j} A_k(i,j) + b^c
+#        = \frac{1}{Z}\sum_{i,j} \underbrace{\sum_k w^c_k A_k(i,j)}_{M_c(i,j)} + b^c , $$
+#
+# with $Z = 7 \times 7$. The **class activation map** $M_c$ says how much each location adds
+# to the logit; upsampled to 28 × 28 it is drawn over the image. No gradient, no extra pass.
+
+# %%
+model = models.fashion_cnn()
+names = data.fashion.CLASS_NAMES
+(_, _), (x_test, y_test) = data.fashion_mnist()
+x = (x_test[:6].astype("float32") / 255.0)[..., None]
+labels = y_test[:6].astype("int64")
+
+features = keras.Model(model.inputs, model.get_layer("conv4_relu").output)
+w = model.get_layer("logits").kernel.numpy()  # (128 feature maps, 10 classes)
+A = features.predict(x, verbose=0)  # (6, 7, 7, 128)
+cam_small = np.einsum("nijk,nk->nij", A, w[:, labels].T)
+cam_by_hand = tf.image.resize(cam_small[..., None], (28, 28), "bilinear")[..., 0].numpy()
+
+cams = attribution.cam(model, x, labels)  # the same, for any GAP model
+assert np.allclose(cams, cam_by_hand, atol=1e-4)
+show_panels(x, list(cams), [f"CAM: {names[c]}" for c in labels], model=model, signed=True)
+
+# %% [markdown]
+# **What to notice.** The maps are coarse (7 × 7 cells) but put the class on the garment.
+# Summed over the 7 × 7 grid and divided by $Z$, the map gives back the logit minus the bias:
+
+# %%
+logit_model = keras.Model(model.inputs, model.get_layer("logits").output)
+logits = logit_model.predict(x, verbose=0)[np.arange(6), labels]
+bias = model.get_layer("logits").bias.numpy()[labels]
+print("mean of CAM + bias:", (cam_small.mean(axis=(1, 2)) + bias).round(3))
+print("logit:             ", logits.round(3))
+assert np.allclose(cam_small.mean(axis=(1, 2)) + bias, logits, atol=1e-3)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Grad-CAM: weights from gradients
+#
+# CAM needs the GAP-then-dense ending. Grad-CAM replaces the dense weights by the **average
+# gradient** of the class score $y^c$ (the logit) with respect to each feature map, which any
+# differentiable network has, at any layer:
+#
+# $$ \alpha^c_k = \frac{1}{Z}\sum_{i}\sum_{j}\frac{\partial y^c}{\partial A^k_{ij}}, \qquad
+#    L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\Big(\sum_k \alpha^c_k A^k\Big). $$
+#
+# The ReLU keeps what speaks *for* the class. The order matters: weighted sum, ReLU, then
+# upsample. The core with a `GradientTape`:
+
+# %%
+def gradcam_by_hand(model, layer, images, classes):
+    taps = keras.Model(model.inputs, [model.get_layer(layer).output,
+                                      model.get_layer("logits").output])
+    with tf.GradientTape() as tape:
+        a, y = taps(images)
+        score = tf.gather(y, classes, batch_dims=1)
+    alpha = tf.reduce_mean(tape.gradient(score, a), axis=(1, 2), keepdims=True)
+    heat = tf.nn.relu(tf.reduce_sum(alpha * a, axis=-1))
+    return tf.image.resize(heat[..., None], images.shape[1:3], "bilinear")[..., 0].numpy()
+
+
+gc_hand = gradcam_by_hand(model, "conv4_relu", x, labels)
+gc = attribution.gradcam(model, x, labels, layer="conv4_relu")
+assert np.allclose(gc, gc_hand, atol=1e-5)
+
+# %% [markdown]
+# On a GAP network the gradient of $y^c$ with respect to $A_k(i,j)$ is $w^c_k / Z$ at every
+# location, so $\alpha^c_k = w^c_k / Z$: **Grad-CAM is CAM** (after its ReLU), divided by $Z$.
+# A check that the two implementations (one reads weights, one takes gradients) agree:
+
+# %%
+cam_relu = attribution.cam(model, x, labels, relu=True)
+print("largest difference between Grad-CAM x Z and ReLU(CAM):",
+      float(np.abs(gc * 49 - cam_relu).max()))
+assert np.allclose(gc * 49, cam_relu, rtol=1e-3, atol=1e-4)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Shallow, middle, deep
+#
+# Grad-CAM works at any layer with a spatial output. Early layers are sharp but respond to
+# edges of any class; deep layers are coarse but class-specific. On the Fashion CNN:
+
+# %%
+layers = ["conv1_relu", "conv2_relu", "conv4_relu"]
+by_layer = [attribution.gradcam(model, x[:3], labels[:3], layer=name) for name in layers]
+show_panels(np.concatenate([x[:3]] * 3), [m for maps in by_layer for m in maps],
+          [f"{name}: {names[c]}" for name in layers for c in labels[:3]], model=model, ncols=3,
+          size=2.6)
+for name, maps in zip(layers, by_layer):
+    print(f"{name:>11}: map resolution {model.get_layer(name).output.shape[1]} px")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Xception, blocks 1, 6 and 14
+#
+# The TF2 lecture shows Grad-CAM on Xception, a 14-block network, at one layer of block 1,
+# one of block 6 and one of block 14, for the cat photo. We use the activation outputs
+# `block1_conv2_act` (147 × 147), `block6_sepconv3_act` (19 × 19) and `block14_sepconv2_act`
+# (10 × 10). Offline, Xception is a labelled random-weight stand-in.
+
+# %%
+xception = models.load("xception")
+cat = data.sample_image("chelsea", size=299)
+xcat = models.preprocess("xception", cat)
+probs = xception.predict(xcat[None], verbose=0)
+print("top-2:", [(name, round(p, 3)) for _, name, p in models.decode("xception", probs, 2)[0]])
+top2 = [int(c) for c in np.argsort(probs[0])[::-1][:2]]
+
+x_blocks = ["block1_conv2_act", "block6_sepconv3_act", "block14_sepconv2_act"]
+x_maps = [attribution.gradcam(xception, np.stack([xcat, xcat]), top2, layer=name)
+          for name in x_blocks]
+assert all(m.shape == (2, 299, 299) and np.isfinite(m).all() for m in x_maps)
+show_panels(cat, [m[k] for k in range(2) for m in x_maps],
+          [f"{name.split('_')[0]}: {models.info(xception).class_names[top2[k]]}"
+           for k in range(2) for name in x_blocks], model=xception, ncols=3, size=3)
+
+# %% [markdown]
+# **What to see with real weights.** Xception calls Chelsea an Egyptian cat, tiger cat or
+# tabby. At block 1 the map traces edges and corners all over the photo, whatever the class;
+# at block 6 it starts to follow the cat's body, its texture and stripes; at block 14 it is a
+# blob on the cat, for "tabby" including the face and the outline of the head. With the
+# stand-in the three pictures only show the resolution of each layer.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Two classes, one image
+#
+# In the R seminar, VGG16 sees a cat lying on a keyboard and says "Persian cat" (0.67) and,
+# second, "accordion" (0.05): the keyboard. Grad-CAM for each class lights up a different part
+# of the photo. We rebuild that test with ground truth: an image from the shapes dataset with
+# **two** target objects pasted in, and the shapes model, which never saw two at once.
+
+# %%
+shapes_model = models.shapes_cnn()
+sx, sy, smask = data.shapes(N_SHAPES, seed=21)
+shape_names = data.synthetic.CLASS_NAMES
+
+
+def two_object_image(i, j):
+    """Image i with the target object of image j pasted in, and both masks."""
+    img = sx[i].copy()
+    img[smask[j]] = sx[j][smask[j]]
+    return img, smask[i] & ~smask[j], smask[j]
+
+
+pairs = [(i, j) for i in range(N_SHAPES) for j in range(N_SHAPES)
+         if sy[i] != sy[j] and not (smask[i] & smask[j]).any()][:6]
+hits = []
+for i, j in pairs:
+    img, mask_i, mask_j = two_object_image(i, j)
+    gi, gj = attribution.gradcam(shapes_model, np.stack([img, img]), [sy[i], sy[j]])
+    # each class's map should put more of its mass on its own object than on the other one
+    hits.append((gi * mask_i).sum() > (gi * mask_j).sum() and
+                (gj * mask_j).sum() > (gj * mask_i).sum())
+print(f"each class finds its own object in {sum(hits)} of {len(hits)} two-object images")
+assert sum(hits) >= len(hits) // 2 + 1
+
+i, j = pairs[0]
+img, _, _ = two_object_image(i, j)
+two = attribution.gradcam(shapes_model, np.stack([img, img]), [sy[i], sy[j]])
+assert not np.allclose(two[0] / (two[0].max() + 1e-12), two[1] / (two[1].max() + 1e-12))
+show_panels(img, [None, *two], ["two objects", f"Grad-CAM: {shape_names[sy[i]]}",
+                              f"Grad-CAM: {shape_names[sy[j]]}"], model=shapes_model, size=3)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Persian cat or accordion?
+#
+# The lecture's classes are Persian cat (ImageNet class 283) and accordion (401). We have no
+# cat-on-a-keyboard photo here (nothing is downloaded), so we ask the same question of
+# Chelsea's photo: where does Xception find "Persian cat", and where "accordion"?
+
+# %%
+persian, accordion = 283, 401
+print(models.info(xception).class_names[persian], "/",
+      models.info(xception).class_names[accordion])
+pa = attribution.gradcam(xception, np.stack([xcat, xcat]), [persian, accordion],
+                         layer="block14_sepconv2_act")
+print("raw maxima (not rescaled):", pa.max(axis=(1, 2)).round(4))
+show_panels(cat, [None, *pa], ["input", "Grad-CAM: Persian_cat", "Grad-CAM: accordion"],
+          model=xception, size=3)
+
+# %% [markdown]
+# **What to see with real weights.** On the lecture's photo the Persian-cat map covers the cat
+# and the accordion map covers the keyboard: two classes, two places. On Chelsea a trained
+# network finds "Persian cat" on the cat's head and fur and barely any "accordion": its map is
+# weak. That is why the maps above are returned **unnormalized**: rescaling each map to [0, 1]
+# would make the absent accordion look as strong as the cat; compare the raw maxima.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. CAM on a fine-tuned network: apple pie or pizza?
+#
+# The Food-101 lecture fine-tunes InceptionV3 on three classes (apple pie, pizza, omelette)
+# and shows class activation maps of the two first. The recipe: keep the pretrained
+# convolutional base, add global average pooling and a new dense layer, train the new layer.
+# The result is a GAP model, so CAM applies. The code below runs when the Food-101 images are
+# on disk (`python -m course_utils fetch food101` on a machine with internet).
+
+# %%
+food_root = config.data_dir() / "food-101"
+FOOD_PRESENT = (food_root / "meta").is_dir()
+print("Food-101 present:", FOOD_PRESENT)
+
+if FOOD_PRESENT:
+    inception = models.load("inception_v3")
+    base_out = inception.get_layer("mixed10").output  # the last 8 x 8 feature maps
+    for layer in inception.layers:
+        layer.trainable = False
+    pooled = keras.layers.GlobalAveragePooling2D(name="food_gap")(base_out)
+    food_logits = keras.layers.Dense(3, name="food_logits")(pooled)
+    food_model = keras.Model(inception.inputs, keras.layers.Softmax()(food_logits))
+    models.register(food_model, models.ModelInfo(
+        name="food_inception", preprocess=models.info(inception).preprocess, pixel_max=255.0,
+        class_names=list(data.FOOD_CLASSES), standin=models.info(inception).standin))
+    train = data.food101(split="train", source="folder")
+    test = data.food101(split="test", source="folder")
+
+    def prepared(ds):  # pixels in [0, 255] -> InceptionV3's [-1, 1], inside tf.data
+        return ds.map(lambda im, lab: (im / 127.5 - 1.0, lab))
+
+    train_ds = prepared(train.dataset(299, batch_size=32, shuffle=True))
+    if FOOD_TRAIN:
+        train_ds = train_ds.take(FOOD_TRAIN // 32)
+    food_model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                       metrics=["accuracy"])
+    food_model.fit(train_ds, epochs=FOOD_EPOCHS, verbose=2)
+    pie, pizza = (np.flatnonzero(test.labels == c)[0] for c in (0, 1))
+    food_pixels = np.stack([test.load(pie, 299), test.load(pizza, 299)])
+    food_x = models.preprocess("inception_v3", food_pixels)
+    food_cams = attribution.cam(food_model, food_x, [0, 1], layer="mixed10")
+    show_panels(food_pixels, list(food_cams), ["CAM: apple pie", "CAM: pizza"],
+              model=food_model, signed=True, size=3.5)
+
+# %% [markdown]
+# **Without the dataset** the same lesson runs on the course's own GAP model: the shapes CNN
+# is a small network trained here, ending, like the fine-tuned InceptionV3, in global
+# average pooling and one dense layer. CAM of the true class should sit on the target object;
+# CAM of the other classes shows where the network finds evidence *for* them.
+
+# %%
+shape_cams = {c: attribution.cam(shapes_model, sx, np.full(N_SHAPES, c)) for c in range(3)}
+own = np.stack([shape_cams[c][n] for n, c in enumerate(sy)])
+inside = (np.clip(own, 0, None) * smask).sum(axis=(1, 2))
+total = np.clip(own, 0, None).sum(axis=(1, 2)) + 1e-12
+print(f"target area {100 * smask.mean():.1f} % of the image; "
+      f"share of the true class's positive CAM on it: {100 * (inside / total).mean():.1f} %")
+assert (inside / total).mean() > 2 * smask.mean()
+
+k = 3
+show_panels(np.concatenate([sx[:k]] * 4),
+          [None] * k + [shape_cams[c][n] for c in range(3) for n in range(k)],
+          [f"true: {shape_names[c]}" for c in sy[:k]]
+          + [f"CAM: {shape_names[c]}" for c in range(3) for _ in range(k)],
+          model=shapes_model, signed=[False] * k + [True] * 3 * k, ncols=k, size=2.4)
+
+# %% [markdown]
+# **What to see with the real data.** In the lecture, the apple-pie CAM covers the pie's
+# golden crust and lattice and the pizza CAM the cheese and toppings, each on its own plate;
+# where both foods look alike (a browned crust) the two maps overlap. That is how CAM checks a
+# fine-tuned model: is it looking at the food or at the plate and the table?
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Explore: layer and class
+#
+# Pick a layer and a class of the two-object image. The status line gives the map's raw
+# maximum: each picture is scaled on its own, the number tells which class really has
+# evidence.
+
+# %%
+gradcam_view = widgets.gradcam_explorer(shapes_model, img, classes=[0, 1, 2])
+gradcam_view.warm()
+gradcam_view
+
+# %%
+deepest = gradcam_view.controls["layer"].options[-1]
+print("layers offered:", gradcam_view.controls["layer"].options)
+deep_i = gradcam_view.set(layer=deepest, target=int(sy[i]))
+deep_j = gradcam_view.set(target=int(sy[j]))
+assert deep_i.cached and deep_j.cached and not np.allclose(deep_i.result, deep_j.result)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# 1. Grad-CAM with **probabilities** instead of logits: use `model` (which ends in a softmax)
+#    in `gradcam_by_hand` and `probabilities` instead of `logits`. For a confidently classified
+#    image, what happens to the size of the map?
+# 2. Upsample first and apply the ReLU afterwards. Is the map the same? Why does the order
+#    matter?
+# 3. Grad-CAM++ (`attribution.gradcam_plus_plus`) weighs the gradients differently. Compare it
+#    with Grad-CAM on a two-object image where both objects have the **same** class.
+# 4. Normalize each of the two maps of section 4 to [0, 1]. Which information is lost?
+#
+# <details><summary>Solutions</summary>
+#
+# 1. The gradient of a saturated softmax is tiny ($p(1-p)$ times the logit's gradient, minus
+#    the other classes' terms), so the map shrinks towards zero and can change shape; logits
+#    avoid it.
+# 2. Not the same: bilinear upsampling mixes neighbouring cells, so a negative cell pulls a
+#    positive neighbour down before the ReLU. Grad-CAM's order is sum, ReLU, upsample.
+# 3. Paste two targets of the same class (`sy[i] == sy[j]`). Grad-CAM++ usually covers both
+#    objects more evenly, Grad-CAM favours the stronger one.
+# 4. The relative strength: a class with almost no evidence gets a map as bright as the
+#    predicted class. Keep raw values; normalize only to display one map on its own.
+# </details>
