@@ -33,7 +33,7 @@ slides: venv
 ## Run every test: unit tests, lint, and the notebooks under nbval (short CI-sized runs).
 test: venv
 	$(BIN)/ruff check course_utils tests benchmarks
-	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider tests notebooks
+	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
 
 unit: venv
 	COURSE_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests

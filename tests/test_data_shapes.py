@@ -65,3 +65,18 @@ def test_bad_arguments_are_explained():
         data.shapes(0)
     with pytest.raises(ValueError, match="'shuffled'"):
         data.shapes(4, spurious="yes")
+
+
+def test_shape_agreement_controls_how_often_the_object_matches_the_label():
+    d = data.shapes(300, seed=5, spurious=True, shape_agreement=0.7)
+    fill = np.array([m.sum() / ((np.ptp(np.nonzero(m)[0]) + 1) * (np.ptp(np.nonzero(m)[1]) + 1))
+                     for m in d.masks])
+    is_square = fill > 0.95
+    agree_square = (is_square == (d.labels == 1)).mean()
+    assert 0.75 < agree_square < 0.95  # squares are found where labels say, mostly not always
+    full = data.shapes(300, seed=5, spurious=True)
+    fill_full = np.array([m.sum() / ((np.ptp(np.nonzero(m)[0]) + 1) *
+                                     (np.ptp(np.nonzero(m)[1]) + 1)) for m in full.masks])
+    assert ((fill_full > 0.95) == (full.labels == 1)).all()
+    with pytest.raises(ValueError, match="shape_agreement"):
+        data.shapes(4, shape_agreement=1.5)

@@ -4,14 +4,22 @@ Each image holds one *target* object whose shape decides the label (circle, squa
 and one *distractor* (a plus sign, which belongs to no class) on a textured background. The
 target's mask is returned with the image, so an explanation can be checked against the truth.
 
-The *spurious* variant adds a small watermark (a checkerboard patch) along the top edge whose
-position encodes the label, like a photographer's logo that happens to correlate with the class.
-A model can reach high accuracy by reading the watermark alone: "accurate while looking at junk".
+The *spurious* variant adds a small black-and-white watermark along the top edge whose position
+and pattern encode the label (checkerboard on the left for circles, horizontal stripes in the
+middle for squares, vertical stripes on the right for triangles), like a photographer's logo
+that happens to correlate with the class. A model can reach high accuracy by reading the
+watermark alone: "accurate while looking at junk".
 
 - ``spurious=False``: no watermark.
-- ``spurious=True`` (or ``"correlated"``): the watermark sits at the label's position.
-- ``spurious="shuffled"``: a watermark at a random position, independent of the label (the
+- ``spurious=True`` (or ``"correlated"``): the watermark of the label's class.
+- ``spurious="shuffled"``: the watermark of a random class, independent of the label (the
   "watermark moved" test set).
+
+``shape_agreement < 1`` makes the object a noisier cue than the watermark: only that fraction
+of objects has the label's shape (the rest another class's), while the watermark always
+matches. That is the situation of the husky-vs-wolf photos (snow is a more reliable cue in the
+training data than the animal): the spurious model is trained on it, so that it provably
+prefers the junk.
 """
 
 from __future__ import annotations
@@ -81,14 +89,18 @@ def _place(rng, r_range, occupied: np.ndarray | None, yy, xx, kind):
 
 
 def _watermark(position: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mask and full-size black/white pattern of class ``position``'s watermark."""
     mask = np.zeros((SIZE, SIZE), bool)
     r, c = WATERMARK_POSITIONS[position]
     mask[r : r + WATERMARK, c : c + WATERMARK] = True
-    checker = (np.indices((SIZE, SIZE)).sum(0) % 2).astype("float32")
-    return mask, checker
+    rows, cols = np.indices((SIZE, SIZE))
+    pattern = (rows + cols, rows, cols)[position] % 2
+    return mask, pattern.astype("float32")
 
 
-def shapes(n: int, seed: int = 0, spurious: bool | str = False) -> ShapesData:
+def shapes(
+    n: int, seed: int = 0, spurious: bool | str = False, shape_agreement: float = 1.0
+) -> ShapesData:
     """Generate ``n`` images of the shapes dataset, deterministically from ``seed``.
 
     Parameters
@@ -99,6 +111,8 @@ def shapes(n: int, seed: int = 0, spurious: bool | str = False) -> ShapesData:
         Seed of the generator: the same ``(n, seed, spurious)`` gives the same data.
     spurious
         ``False``, ``True``/``"correlated"`` or ``"shuffled"``; see the module docstring.
+    shape_agreement
+        Fraction of images whose object has the label's shape (default 1: all of them).
 
     Returns
     -------
@@ -121,24 +135,30 @@ def shapes(n: int, seed: int = 0, spurious: bool | str = False) -> ShapesData:
             f"spurious must be False, True, 'correlated' or 'shuffled'; got {spurious!r}."
         )
     mode = modes[spurious]
+    if not 0 <= shape_agreement <= 1:
+        raise ValueError(f"shape_agreement must be in [0, 1], got {shape_agreement!r}.")
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype("float32")
     images = np.empty((n, SIZE, SIZE, 3), "float32")
     masks = np.zeros((n, SIZE, SIZE), bool)
     wmasks = np.zeros((n, SIZE, SIZE), bool)
     labels = rng.integers(0, len(CLASS_NAMES), size=n)
+    kinds = labels.copy()
+    if shape_agreement < 1:
+        disagree = rng.uniform(size=n) >= shape_agreement
+        kinds[disagree] = (labels[disagree] + rng.integers(1, 3, size=disagree.sum())) % 3
     for i in range(n):
         img = _background(rng, yy, xx)
-        target = _place(rng, (6.0, 10.0), None, yy, xx, labels[i])
-        distractor = _place(rng, (5.0, 8.0), target, yy, xx, 3)
+        target = _place(rng, (8.0, 13.0), None, yy, xx, kinds[i])
+        distractor = _place(rng, (6.0, 9.0), target, yy, xx, 3)
         for mask in (distractor, target):
             colour = rng.uniform(0, 1, size=3)
             colour[rng.integers(3)] = rng.uniform(0.85, 1.0)  # saturated, visible on the ground
             img[mask] = colour
         if mode != "none":
             pos = labels[i] if mode == "correlated" else rng.integers(len(CLASS_NAMES))
-            wmask, checker = _watermark(int(pos))
-            img[wmask] = checker[wmask][:, None]
+            wmask, pattern = _watermark(int(pos))
+            img[wmask] = pattern[wmask][:, None]
             wmasks[i] = wmask
         images[i] = np.clip(img, 0, 1)
         masks[i] = target
