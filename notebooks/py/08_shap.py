@@ -1,0 +1,255 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 08 · SHAP: expected gradients against a background set
+#
+# **Goal.** Share the network's answer fairly among the input's parts, relative to a whole
+# set of reference images:
+# 1. the idea of **Shapley values** and why images need an approximation;
+# 2. **expected gradients** (the method of `shap.GradientExplainer`): Integrated Gradients
+#    averaged over baselines drawn from a **background set**; the core by hand, then one call;
+# 3. the **top two classes** of each image side by side: what speaks for one and against the
+#    other;
+# 4. explanations at an **inner layer**, as the TF2 lecture does on VGG16 at its 7th and 14th
+#    layers.
+#
+# **You need:** notebook 04 (Integrated Gradients). About 2 minutes.
+
+# %% tags=["parameters"]
+# Parameters (CI runs set COURSE_QUICK=1: same code path, fewer samples and images)
+from course_utils import config
+
+QUICK = config.quick()
+N_SAMPLES = 64 if QUICK else 200  # expected-gradient samples per image and class
+N_BACKGROUND = 50 if QUICK else 200  # background images for the course's models
+N_SHAPES = 12 if QUICK else 48  # shapes images for the ground-truth check
+VGG_SAMPLES = 2 if QUICK else 50  # samples per class on VGG16 (slow on a CPU)
+VGG_IMAGES = ("chelsea",) if QUICK else ("chelsea", "coffee", "astronaut", "rocket")
+
+# %%
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import attribution, data, models
+from course_utils.attribution.shap_gradients import expected_gradient_draws
+from course_utils.widgets import show_panels
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Shapley values, and why we approximate them
+#
+# Game theory's answer to "who contributed what": the **Shapley value** of player $i$ is its
+# extra payout $f(S \cup \{i\}) - f(S)$ averaged over all orders in which the players can
+# join. It is the only sharing rule that is efficient (the shares add up to the total), fair
+# to symmetric players and zero for players who never matter. SHAP (Lundberg & Lee 2017)
+# treats the input's features as the players and $f(x) - \mathbb E[f(x')]$ as the payout,
+# where $x'$ comes from a **background set** of typical inputs.
+#
+# With 784 pixels there are $784!$ orders: exact values are out of reach. For a
+# differentiable network, **expected gradients** (Erion et al. 2019) estimate them:
+#
+# $$ \phi_i(x) = \mathbb E_{x' \sim D,\; t \sim U(0,1)}
+#     \Big[(x_i - x'_i)\,\frac{\partial f}{\partial x_i}\big(x' + t\,(x - x')\big)\Big], \qquad
+#    \sum_i \phi_i(x) \approx f(x) - \mathbb E_{x'\sim D}[f(x')]. $$
+#
+# It is Integrated Gradients (notebook 04) with the single baseline replaced by the whole
+# background set, and the integral by random draws: one background image and one position
+# $t$ per sample.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Expected gradients by hand
+#
+# On the Fashion CNN, with training images as the background, we explain the logit $f$ of the
+# predicted class. `expected_gradient_draws` gives the same random (background image, $t$)
+# pairs that `course_utils` uses, so the two results must be equal.
+
+# %%
+model = models.fashion_cnn()
+names = data.fashion.CLASS_NAMES
+(x_train, _), (x_test, y_test) = data.fashion_mnist()
+scale = lambda a: (a.astype("float32") / 255.0)[..., None]  # noqa: E731
+background = scale(x_train[:N_BACKGROUND])
+x = scale(x_test[:4])
+logit_model = keras.Model(model.inputs, model.get_layer("logits").output)
+pred = logit_model.predict(x, verbose=0).argmax(axis=1)
+
+idx, t = expected_gradient_draws(1, N_SAMPLES, len(background), seed=0)
+x1, c = x[0], int(pred[0])
+ref = background[idx[0]]  # one background image per sample
+path = tf.constant(ref + t[0][:, None, None, None] * (x1 - ref))
+with tf.GradientTape() as tape:
+    tape.watch(path)
+    f = logit_model(path)[:, c]
+phi_by_hand = ((x1 - ref) * tape.gradient(f, path).numpy()).mean(axis=0).sum(axis=-1)
+
+phi = attribution.shap_gradients(model, x1, c, background=background, n_samples=N_SAMPLES,
+                                 seed=0)[0]
+assert np.allclose(phi, phi_by_hand, atol=1e-4)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Efficiency, in expectation
+#
+# The values should add up to $f(x) - \mathbb E[f(x')]$. Each sample adds noise, so the sum
+# only approaches it as the number of samples grows; unlike IG's completeness error, this one
+# falls like $1/\sqrt{n}$:
+
+# %%
+f_x = logit_model.predict(x1[None], verbose=0)[0, c]
+f_bg = logit_model.predict(background, verbose=0)[:, c].mean()
+for n in (N_SAMPLES // 4, N_SAMPLES, 4 * N_SAMPLES):
+    total = attribution.shap_gradients(model, x1, c, background=background, n_samples=n,
+                                       seed=1)[0].sum()
+    print(f"{n:4d} samples: sum of SHAP values {total:7.3f}   f(x) - E f(x') = {f_x - f_bg:7.3f}")
+err = abs(total - (f_x - f_bg)) / abs(f_x - f_bg)
+print(f"relative error with {4 * N_SAMPLES} samples: {100 * err:.1f} %")
+assert err < 0.15
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. The top two classes of each image
+#
+# The TF2 lecture plots, for every image, the SHAP values of its two most likely classes:
+# red pixels push the class up, blue ones down. Seeing the runner-up explains a lot: what
+# makes a shirt a shirt *rather than* a T-shirt?
+
+# %%
+top2 = np.argsort(logit_model.predict(x, verbose=0), axis=1)[:, ::-1][:, :2]
+pairs = attribution.shap_gradients(model, np.repeat(x, 2, axis=0), top2.ravel(),
+                                   background=background, n_samples=N_SAMPLES)
+show_panels(np.repeat(x, 3, axis=0)[::1],
+          [m for n in range(len(x)) for m in (None, pairs[2 * n], pairs[2 * n + 1])],
+          [s for n in range(len(x)) for s in (f"true: {names[y_test[n]]}",
+                                              f"1st: {names[top2[n, 0]]}",
+                                              f"2nd: {names[top2[n, 1]]}")],
+          model=model, signed=[False, True, True] * len(x), ncols=6, size=2.2)
+assert not np.allclose(pairs[0], pairs[1])
+
+# %% [markdown]
+# **What to notice.** The first class's map is mostly red on the garment; the second class's
+# map has blue where the garment contradicts it (for a pullover vs a coat: the missing zip
+# line or collar; for an ankle boot vs a sneaker: the high shaft).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Ground truth on the shapes
+#
+# As for the other methods, the shapes dataset tells us where the evidence is. The background
+# set is a sample of other shapes images.
+
+# %%
+shapes_model = models.shapes_cnn()
+sx, sy, smask = data.shapes(N_SHAPES, seed=7)
+bg_shapes = data.shapes(N_BACKGROUND, seed=99)[0]
+s_maps = np.abs(attribution.shap_gradients(shapes_model, sx, sy, background=bg_shapes,
+                                           n_samples=N_SAMPLES))
+inside = (s_maps * smask).sum(axis=(1, 2)) / (s_maps.sum(axis=(1, 2)) + 1e-12)
+print(f"target area {100 * smask.mean():.1f} %, SHAP mass on it {100 * inside.mean():.1f} %")
+assert inside.mean() > 1.5 * smask.mean()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Explaining an inner layer
+#
+# SHAP can also share the answer among the units of a **hidden layer**: replace $x$ by the
+# layer's activations $a(x)$ and the background by the background's activations. The map is
+# then summed over channels and upsampled. Shallow layers give sharp maps of low-level
+# features, deep layers coarse maps of parts. On the shapes model, at `conv2` and `conv4`:
+
+# %%
+def after_activation(model, block):
+    """The block's output after its activation: `conv2_relu` if the model has one."""
+    names = [layer.name for layer in model.layers]
+    return f"{block}_relu" if f"{block}_relu" in names else block
+
+
+layer_maps = {name: attribution.shap_gradients(shapes_model, sx[:4], sy[:4],
+                                               background=bg_shapes, n_samples=N_SAMPLES,
+                                               layer=name)
+              for name in (after_activation(shapes_model, "conv2"),
+                           after_activation(shapes_model, "conv4"))}
+for name, m in layer_maps.items():
+    a = np.abs(m)
+    share = ((a * smask[:4]).sum(axis=(1, 2)) / (a.sum(axis=(1, 2)) + 1e-12)).mean()
+    print(f"{name}: {100 * share:.1f} % of the mass on the target")
+    assert share > smask[:4].mean()
+show_panels(np.concatenate([sx[:4]] * 2), [m for name in layer_maps for m in layer_maps[name]],
+          [f"{name}: {data.synthetic.CLASS_NAMES[c]}" for name in layer_maps for c in sy[:4]],
+          model=shapes_model, signed=True, ncols=4, size=2.4)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### VGG16 at its 7th and 14th layers
+#
+# The lecture explains VGG16 "at layer 7" and "at layer 14": the inputs of `model.layers[7]`
+# and `model.layers[14]`, i.e. the outputs of `block2_pool` (56 × 56 × 128) and
+# `block4_conv3` (28 × 28 × 512). The background is a handful of other photos. Offline, VGG16
+# is a labelled random-weight stand-in; VGG16 at 224 pixels is slow on a CPU, so the CI run
+# uses very few samples.
+
+# %%
+vgg = models.load("vgg16")
+print("layer 7 reads", vgg.layers[6].name, "| layer 14 reads", vgg.layers[13].name)
+photos = np.stack([data.sample_image(n, size=224) for n in VGG_IMAGES])
+others = [n for n in data.SAMPLES if n not in VGG_IMAGES] or ["grace_hopper"]
+bg_photos = np.stack([data.sample_image(n, size=224) for n in others])
+bg_photos = np.concatenate([bg_photos, bg_photos[:, :, ::-1]])  # and their mirror images
+xv = models.preprocess("vgg16", photos)
+bv = models.preprocess("vgg16", bg_photos)
+probs = vgg.predict(xv, verbose=0)
+vgg_top2 = np.argsort(probs, axis=1)[:, ::-1][:, :2]
+for n, name in enumerate(VGG_IMAGES):
+    print(name, "->", [d[1] for d in models.decode("vgg16", probs[n:n + 1], top=2)[0]])
+
+vgg_maps = {}
+for layer in ("block2_pool", "block4_conv3"):
+    vgg_maps[layer] = attribution.shap_gradients(
+        vgg, np.repeat(xv, 2, axis=0), vgg_top2.ravel(), background=bv,
+        n_samples=VGG_SAMPLES, layer=layer, batch_size=8)
+    assert vgg_maps[layer].shape == (2 * len(xv), 224, 224)
+    assert np.isfinite(vgg_maps[layer]).all()
+
+class_names = models.info(vgg).class_names
+for layer, m in vgg_maps.items():
+    show_panels(np.repeat(photos, 3, axis=0),
+              [v for n in range(len(xv)) for v in (None, m[2 * n], m[2 * n + 1])],
+              [s for n in range(len(xv)) for s in (
+                  f"{VGG_IMAGES[n]} ({layer})", class_names[vgg_top2[n, 0]],
+                  class_names[vgg_top2[n, 1]])],
+              model=vgg, signed=[False, True, True] * len(xv), ncols=6, size=2.4)
+
+# %% [markdown]
+# **What to see with real weights.** In the lecture (VGG16 with ImageNet weights), the 7th
+# layer gives fine, scattered red and blue dots along edges and textures for both classes; the
+# 14th layer concentrates on parts: for a cat called "tabby" the nose, whiskers and the pattern
+# of the face; for a "desktop computer" versus "screen" the keyboard tips the balance. The
+# deeper map is more confident and easier to read. With the stand-in the maps are noise
+# patterns, and both classes look alike: random weights have no classes to tell apart.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# 1. Replace the background by a **single black image**. Which method of notebook 04 do you
+#    get, and how do the Fashion maps change?
+# 2. Explain the Fashion CNN with a background of only **shirts**, then only **sandals**.
+#    Why do the values of the same image change?
+# 3. Use `shap.GradientExplainer` from the `shap` package on `logit_model` with the same
+#    background and compare its values with `attribution.shap_gradients` (correlation).
+# 4. Why does the efficiency error fall like $1/\sqrt{n}$ here, but like $1/n^2$ for
+#    Integrated Gradients with the midpoint rule?
+#
+# <details><summary>Solutions</summary>
+#
+# 1. `background="black"`: Integrated Gradients with random positions on the path (an
+#    unbiased but noisier estimate of the same integral). The black background pixels get
+#    zero, as in notebook 04.
+# 2. SHAP values explain $f(x) - \mathbb E[f(x')]$: against shirts, what makes this image
+#    *not a shirt* matters; against sandals, other parts. The background is the question.
+# 3. `import shap; e = shap.GradientExplainer(logit_model, background);
+#    v = e.shap_values(x[:1], nsamples=200)`; sum over the channel axis and compare with
+#    `np.corrcoef`. Both are Monte-Carlo estimates, so they agree up to sampling noise.
+# 4. Random draws average independent errors (standard error $\propto 1/\sqrt n$); the midpoint
+#    rule is a deterministic quadrature of a smooth integrand, whose error falls like $1/n^2$.
+# </details>
