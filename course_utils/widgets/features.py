@@ -1,0 +1,264 @@
+"""Explorers for the feature lessons (notebooks 02-03): browse channels with a slider.
+
+- :func:`channel_explorer`: a layer menu and a channel slider over the activations of one image.
+  Every chosen layer is computed in **one** forward pass when the explorer is built
+  (:class:`~course_utils.features.CachedActivations`); moving a control afterwards only indexes
+  an array and redraws one persistent figure.
+- :func:`visualization_explorer`: browse the pictures of a
+  :class:`~course_utils.features.ChannelAtlas` (precompute them first with
+  ``atlas.precompute(...)``; a channel that is not there yet is computed a page at a time).
+
+Both return an :class:`~course_utils.widgets._base.Explorer`: display it as the last expression
+of a cell, drive it headlessly with ``explorer.set(layer=..., channel=...)``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import keras
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from course_utils.features import CachedActivations, ChannelAtlas, dead_channels
+from course_utils.models import registry
+from course_utils.widgets._base import Explorer
+from course_utils.widgets._draw import display_image
+
+_SLIDER = {"continuous_update": False, "style": {"description_width": "initial"}}
+
+
+class _Canvas:
+    """A row of ``imshow`` panels in one persistent figure, updated in place, drawn to PNG."""
+
+    def __init__(self, n_panels: int, label: str = "", figsize=(8.0, 3.0), dpi: int = 80):
+        self.figure = Figure(figsize=figsize, dpi=dpi)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.axes = list(self.figure.subplots(1, n_panels, squeeze=False)[0])
+        self.images: list = [None] * n_panels
+        for ax in self.axes:
+            ax.set_axis_off()
+        if label:
+            self.figure.text(0.5, 0.01, label, ha="center", va="bottom", fontsize=8,
+                             color="#b00000", weight="bold")
+        self.figure.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.1, wspace=0.06)
+
+    def show(self, panel: int, data: np.ndarray, *, title: str = "", cmap: str | None = None,
+             vmin: float = 0.0, vmax: float = 1.0, frame: str | None = None) -> None:
+        ax = self.axes[panel]
+        im = self.images[panel]
+        if im is None or im.get_array().shape != data.shape:
+            ax.clear()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            im = self.images[panel] = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax,
+                                                interpolation="nearest")
+        else:
+            im.set_data(data)
+            im.set_clim(vmin, vmax)
+            if cmap is not None:
+                im.set_cmap(cmap)
+        for side in ax.spines.values():
+            side.set_visible(frame is not None)
+            if frame is not None:
+                side.set_color(frame)
+                side.set_linewidth(3)
+        ax.set_title(title, fontsize=9)
+
+    def image(self):
+        from IPython.display import Image
+
+        buf = io.BytesIO()
+        self.canvas.print_png(buf)
+        return Image(data=buf.getvalue(), format="png")
+
+
+def _resize_nearest(m: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour upsampling (display only: no interpolation hides the grid)."""
+    rows = (np.arange(hw[0]) * m.shape[0] // hw[0]).clip(0, m.shape[0] - 1)
+    cols = (np.arange(hw[1]) * m.shape[1] // hw[1]).clip(0, m.shape[1] - 1)
+    return m[rows][:, cols]
+
+
+def channel_explorer(
+    model: keras.Model,
+    image,
+    layers: Sequence[str] | None = None,
+    *,
+    layer: str | None = None,
+) -> Explorer:
+    """Browse every channel of the chosen layers for one image: a layer menu, a channel slider.
+
+    The activations of all ``layers`` are computed once, in one forward pass, when the explorer
+    is built; a slider move only picks a channel and redraws. Panels: the input, the channel's
+    map (its own min-max colour scale, red frame when the channel is dead, i.e. zero
+    everywhere), and the map laid over the input.
+
+    Parameters
+    ----------
+    model
+        A Keras model with one image input (nested models are fine).
+    image
+        One pixel-space image ``(H, W, C)`` in ``[0, info(model).pixel_max]``.
+    layers
+        Layers offered in the menu (default: every layer with a spatial output).
+    layer
+        The layer shown first (default: the first of ``layers``).
+
+    Examples
+    --------
+    >>> ex = channel_explorer(model, x_test[0], ["conv1_relu", "conv4_relu"])  # doctest: +SKIP
+    >>> ex.set(layer="conv4_relu", channel=5).result["channel"]  # doctest: +SKIP
+    5
+    """
+    x = np.asarray(image, dtype="float32")
+    if x.ndim == 4:
+        if len(x) != 1:
+            raise ValueError(f"channel_explorer shows one image; got a batch of {len(x)}. "
+                             "Pass images[i].")
+        x = x[0]
+    cache = CachedActivations(model, x, layers)
+    acts = cache.all  # the one forward pass
+    spatial = [name for name, a in acts.items() if a.ndim == 4]
+    if not spatial:
+        raise ValueError(f"None of the layers {list(acts)} has a spatial output (N, H, W, C); "
+                         "choose convolution / pooling layers.")
+    first = layer if layer is not None else spatial[0]
+    if first not in spatial:
+        raise ValueError(f"layer {first!r} is not among the explorer's layers {spatial}.")
+    meta = registry.info(model)
+    shown = display_image(cache.images[0], meta.pixel_max)
+    grey = shown.mean(axis=-1)
+    hw = grey.shape
+    n_channels = {name: acts[name].shape[-1] for name in spatial}
+    dead = {name: dead_channels(acts[name][0]) for name in spatial}
+
+    def compute(layer, channel):
+        c = int(min(max(channel, 0), n_channels[layer] - 1))
+        m = acts[layer][0, ..., c]
+        lo, hi = float(m.min()), float(m.max())
+        scaled = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+        return {"layer": layer, "channel": c, "map": m, "scaled": scaled, "min": lo,
+                "max": hi, "dead": bool(dead[layer][c]), "zeros": float(np.mean(m == 0)),
+                "big": _resize_nearest(scaled, hw)}
+
+    fig = _Canvas(3, label=meta.label)
+    fig.show(0, shown, title="input")
+
+    def render(r, layer, channel):
+        h, w = r["map"].shape
+        tag = " - DEAD" if r["dead"] else ""
+        fig.show(1, r["scaled"], cmap="viridis",
+                 title=f"{r['layer']} ch {r['channel']} ({h}x{w}){tag}",
+                 frame="red" if r["dead"] else None)
+        fig.show(2, 0.4 * grey + 0.6 * r["big"], cmap="inferno",
+                 title="over the input")
+        return fig.image()
+
+    def status(r, layer, channel):
+        d = dead[r["layer"]]
+        return (f"{r['layer']}: {n_channels[r['layer']]} channels, {int(d.sum())} dead · "
+                f"channel {r['channel']}: min {r['min']:.3g}, max {r['max']:.3g}, "
+                f"{100 * r['zeros']:.0f}% zeros")
+
+    slider = widgets.IntSlider(value=0, min=0, max=n_channels[first] - 1, description="channel",
+                               **_SLIDER)
+    menu = widgets.Dropdown(options=spatial, value=first, description="layer")
+    explorer = Explorer({"layer": menu, "channel": slider}, compute, render, status=status,
+                        canonical=lambda v: {"layer": v["layer"], "channel": int(
+                            min(v["channel"], n_channels[v["layer"]] - 1))},
+                        title="Every channel of a layer, for one image")
+
+    def on_layer(change):
+        with explorer.paused():
+            slider.max = n_channels[change["new"]] - 1
+
+    menu.observe(on_layer, names="value")
+    explorer.activations = cache
+    explorer.figure = fig
+    return explorer
+
+
+def visualization_explorer(
+    atlas_or_model: ChannelAtlas | keras.Model,
+    layer: str | Sequence[str],
+    channels: Sequence[int] | None = None,
+    **settings,
+) -> Explorer:
+    """Browse channel pictures (feature visualizations) with a slider.
+
+    Parameters
+    ----------
+    atlas_or_model
+        A :class:`~course_utils.features.ChannelAtlas` (its pictures are reused; precompute
+        them first so every slider position is instant), or a model (an atlas is made with
+        ``settings``).
+    layer
+        One layer, or several (a menu is added).
+    channels
+        The channels offered by the slider (default: every channel of the first layer).
+    **settings
+        For a model: passed to ``ChannelAtlas`` (``steps``, ``size``, ``method``, ...).
+
+    Examples
+    --------
+    >>> atlas = features.ChannelAtlas(model, steps=64, size=28)  # doctest: +SKIP
+    >>> atlas.precompute("conv2_relu", range(8))  # doctest: +SKIP
+    >>> visualization_explorer(atlas, "conv2_relu", range(8)).set(channel=3).cached  # doctest: +SKIP
+    False
+    """
+    if isinstance(atlas_or_model, ChannelAtlas):
+        if settings:
+            raise TypeError("Settings are the atlas's own; pass a model to use new settings.")
+        atlas = atlas_or_model
+    elif isinstance(atlas_or_model, keras.Model):
+        atlas = ChannelAtlas(atlas_or_model, **settings)
+    else:
+        raise TypeError(f"Expected a ChannelAtlas or a keras.Model, got "
+                        f"{type(atlas_or_model).__name__}.")
+    layer_list = [layer] if isinstance(layer, str) else list(layer)
+    if not layer_list:
+        raise ValueError("Give at least one layer.")
+    n = min(atlas.n_channels(name) for name in layer_list)
+    chans = list(range(n)) if channels is None else [int(c) for c in channels]
+    if not chans:
+        raise ValueError("Give at least one channel.")
+    bad = [c for c in chans if not 0 <= c < n]
+    if bad:
+        raise ValueError(f"Channels {bad} are out of range: the layer(s) have {n} channels "
+                         f"(0..{n - 1}).")
+    meta = registry.info(atlas.model)
+
+    def compute(layer, channel):
+        return {"picture": np.asarray(atlas.get(layer, channel)),
+                "score": atlas.score(layer, channel)}
+
+    fig = _Canvas(1, label=meta.label, figsize=(3.6, 3.8), dpi=80)
+
+    def render(r, layer, channel):
+        pic = r["picture"]
+        data = pic[..., 0] if pic.shape[-1] == 1 else pic
+        fig.show(0, data, cmap="gray" if pic.shape[-1] == 1 else None,
+                 title=f"{layer}, channel {channel}")
+        return fig.image()
+
+    def status(r, layer, channel):
+        return f"objective (mean activation of the channel) on its picture: {r['score']:.3g}"
+
+    controls = {}
+    if len(layer_list) > 1:
+        controls["layer"] = widgets.Dropdown(options=layer_list, value=layer_list[0],
+                                             description="layer")
+    else:
+        controls["layer"] = widgets.Dropdown(options=layer_list, value=layer_list[0],
+                                             description="layer", disabled=True)
+    controls["channel"] = widgets.SelectionSlider(options=chans, value=chans[0],
+                                                  description="channel", **_SLIDER)
+    explorer = Explorer(controls, compute, render, status=status, width="360px",
+                        height="380px", title="What each channel wants to see")
+    explorer.atlas = atlas
+    explorer.figure = fig
+    return explorer
