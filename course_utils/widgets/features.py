@@ -207,7 +207,8 @@ def visualization_explorer(
     --------
     >>> atlas = features.ChannelAtlas(model, steps=64, size=28)  # doctest: +SKIP
     >>> atlas.precompute("conv2_relu", range(8))  # doctest: +SKIP
-    >>> visualization_explorer(atlas, "conv2_relu", range(8)).set(channel=3).cached  # doctest: +SKIP
+    >>> ex = visualization_explorer(atlas, "conv2_relu", range(8))  # doctest: +SKIP
+    >>> ex.set(channel=3).cached  # doctest: +SKIP
     False
     """
     if isinstance(atlas_or_model, ChannelAtlas):
