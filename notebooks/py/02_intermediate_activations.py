@@ -1,0 +1,283 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 02 · Intermediate activations: what each layer passes on
+#
+# **Goal.** Look inside a trained CNN while it looks at one image:
+# 1. read out the **feature maps** of every convolutional layer (one forward pass), first by
+#    hand with a Keras sub-model, then with one `course_utils` call;
+# 2. show **every channel** of each layer as a small picture, with the **dead** channels
+#    (zero everywhere on the image) marked;
+# 3. **measure** two claims usually made about depth: lower layers keep most of the input,
+#    higher layers are sparser and more abstract; keep only what the numbers support;
+# 4. browse the channels with a slider (the explorer);
+# 5. repeat on VGG16, the network of the classic demonstrations.
+#
+# **You need:** notebook 01 (the Fashion-MNIST CNN). About 1-2 minutes.
+
+# %% tags=["parameters"]
+# Parameters (CI runs set COURSE_QUICK=1: same code path, fewer images and channels)
+from course_utils import config
+
+QUICK = config.quick()
+N_IMAGES = 8 if QUICK else 64  # images averaged in the depth summary
+MAX_CHANNELS = 32 if QUICK else 64  # channels drawn per layer grid
+VGG_SIZE = 224  # VGG16 with its classifier takes 224 x 224
+
+# %%
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_utils import data, features, models
+from course_utils.features import plotting as fplot
+from course_utils.widgets.features import channel_explorer
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. The idea
+#
+# A convolutional layer turns a stack of maps into another stack: channel $k$ of layer $l$ is
+#
+# $$ a^{(l)}_k = \mathrm{ReLU}\Big(\sum_j w^{(l)}_{kj} * a^{(l-1)}_j + b^{(l)}_k\Big), $$
+#
+# a 2-D map with the spatial layout of the input. Each channel is a *detector*: it is large
+# where its pattern occurs. Nothing stops us from drawing these maps as images; this was one of
+# the first tools for understanding CNNs, and it is cheap: one forward pass gives every layer.
+#
+# In Keras the recipe is a second model that shares the layers of the first but returns the
+# intermediate outputs: `keras.Model(model.inputs, [layer.output for layer in ...])`.
+
+# %%
+model = models.fashion_cnn()
+names = data.fashion.CLASS_NAMES
+(_, _), (x_test, y_test) = data.fashion_mnist()
+x = (x_test[:N_IMAGES].astype("float32") / 255.0)[..., None]  # the model takes [0, 1]
+image = x[0]
+conv_layers = ["conv1_relu", "conv2_relu", "conv3_relu", "conv4_relu"]
+print("layers:", [layer.name for layer in model.layers])
+print("image 0 is a", names[int(y_test[0])])
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### By hand: a sub-model with several outputs
+
+# %%
+taps = keras.Model(model.inputs, [model.get_layer(n).output for n in conv_layers])
+by_hand = taps.predict(image[None], verbose=0)
+for n, a in zip(conv_layers, by_hand):
+    print(f"{n:<12} {a.shape}")
+
+# %% [markdown]
+# `course_utils.features.activations` does the same in one compiled pass (and also works on
+# nested models, e.g. an `applications` base inside a `Sequential`). Same numbers:
+
+# %%
+acts = features.activations(model, image, conv_layers)
+for n, a in zip(conv_layers, by_hand):
+    assert np.allclose(acts[n], a, atol=1e-4), n
+print("identical to the sub-model for", len(conv_layers), "layers")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Every channel of every layer
+#
+# Each small square is one channel, scaled to its own minimum and maximum (so a weak channel is
+# as visible as a strong one; the raw values stay in the arrays). A red frame and "dead" mark a
+# channel that is zero everywhere on this image.
+
+# %%
+plt.imshow(image[..., 0], cmap="gray")
+plt.title(f"input: {names[int(y_test[0])]}")
+plt.axis("off")
+plt.show()
+for n in conv_layers:
+    fplot.plot_channels(acts[n][0], layer=n, max_channels=MAX_CHANNELS, ncols=16)
+    plt.show()
+
+# %% [markdown]
+# **What to notice.**
+# - `conv1_relu` (28 × 28): most channels are still recognisably the garment: copies of the
+#   input, its edges in one direction or another, its dark or bright parts.
+# - `conv2_relu`, `conv3_relu` (14 × 14): blobs and parts; the outline is harder to see.
+# - `conv4_relu` (7 × 7): coarse maps; which channels are on says more than what they look like.
+#   This is what the classifier (global average pooling, then a dense layer) reads.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Measuring the claims about depth
+#
+# Two things are usually said about the layers of a CNN:
+# 1. *lower layers keep almost all of the information in the picture*;
+# 2. *higher layers are sparser*: more activations are zero, and some channels do not fire
+#    at all, because the pattern they detect is absent.
+#
+# `features.depth_summary` measures, per layer:
+# - `zeros`: the fraction of activations that are exactly 0 (after the ReLU);
+# - `dead ch`: the fraction of channels that are 0 everywhere on the image;
+# - `input corr`: how much the input still shows: each channel map is resized to 28 × 28 and
+#   correlated with the input; the value is the mean |correlation| of the best 10 % channels.
+#
+# One image is an anecdote, so we average over several test images.
+
+# %%
+summary = features.depth_summary(model, x, conv_layers)
+print(summary)
+fplot.plot_depth_summary(summary)
+plt.show()
+
+# %%
+corr, zeros, dead = summary.input_corr, summary.zero_fraction, summary.dead_channels
+# Claim 1: the first layer keeps the input best, clearly better than every deeper layer.
+assert corr[0] > 0.7 and corr[0] > corr[1:].max() + 0.1, corr
+# Claim 2 (sparsity), in the weak form that holds here: deeper layers have more zeros than
+# conv1 on average.
+assert zeros[1:].mean() > zeros[0], zeros
+print(f"input corr: conv1 {corr[0]:.2f} -> deeper {np.round(corr[1:], 2)}")
+print(f"zeros: conv1 {zeros[0]:.2f} -> deeper {np.round(zeros[1:], 2)}")
+print(f"dead channels per layer: {np.round(dead, 3)}")
+
+# %% [markdown]
+# **What the numbers say (honestly).**
+# - Claim 1 holds: `conv1` correlates strongly with the input; every deeper layer much less.
+#   The decline is not strictly monotone, though: `conv4` (7 × 7, after global pooling is
+#   trained on it) can correlate a little more than `conv3` on some images, because a coarse
+#   map of "where the garment is" still resembles a blurred garment.
+# - Claim 2 holds only in a weak form here: there are more zeros after `conv1`, but the fraction
+#   stays near one half and does not keep growing; and this small network, trained with batch
+#   normalization, has (almost) **no dead channels** on Fashion-MNIST. Every one of its channels
+#   fires somewhere on a garment. Dead channels are a feature of big networks looking at images
+#   far from what a channel detects (see VGG16 below, and the exercises).
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The same on the shapes CNN
+#
+# A second trained network (64 × 64 colour images of shapes, notebook 01) to see whether the
+# pattern is a property of Fashion-MNIST or of CNNs.
+
+# %%
+shapes_model = models.shapes_cnn()
+shapes = data.shapes(N_IMAGES, seed=1)
+shapes_layers = ["conv1_relu", "conv2_relu", "conv3_relu", "conv4_relu"]
+shapes_summary = features.depth_summary(shapes_model, shapes.images, shapes_layers)
+print(shapes_summary)
+s_acts = features.activations(shapes_model, shapes.images[0], ["conv1_relu", "conv4_relu"])
+plt.imshow(shapes.images[0])
+plt.title("shapes image 0")
+plt.axis("off")
+plt.show()
+for n, a in s_acts.items():
+    fplot.plot_channels(a[0], layer=n, max_channels=MAX_CHANNELS, ncols=16)
+    plt.show()
+
+# %%
+s_corr = shapes_summary.input_corr
+assert s_corr[0] > s_corr[-1], s_corr  # the first layer keeps more of the input than the last
+print("shapes CNN, input corr per layer:", np.round(s_corr, 2))
+print("shapes CNN, zeros per layer:     ", np.round(shapes_summary.zero_fraction, 2))
+
+# %% [markdown]
+# **What to notice.** Again the first layer is closest to the picture and the last one the
+# furthest. Compare the zero fractions with the Fashion-MNIST network: whether sparsity grows
+# with depth depends on the network and its training (batch normalization re-centres every
+# layer, which keeps roughly half of each layer positive), so it is a tendency, not a law.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Explore: every channel, one slider
+#
+# All layers are computed once when the explorer is built; moving the slider only picks a
+# channel and redraws (the status line shows the time). Change the layer in the menu.
+
+# %%
+explorer = channel_explorer(model, image, conv_layers)
+explorer
+
+# %%
+u1 = explorer.set(layer="conv4_relu", channel=7)
+u2 = explorer.set(layer="conv1_relu", channel=3)
+u3 = explorer.set(layer="conv4_relu", channel=7)  # a revisit
+assert u3.cached and u1.shown.data == u3.shown.data and u2.shown.data != u1.shown.data
+assert np.allclose(u2.result["map"], acts["conv1_relu"][0, ..., 3])
+print(f"slider updates took {max(u.seconds for u in (u1, u2, u3)):.3f} s at most")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. VGG16
+#
+# The classic pictures of "what CNN layers see" come from VGG16 trained on ImageNet: 13
+# convolutional layers in five blocks. With real weights (a machine with internet access
+# downloads them), the channels of `block1` are edge detectors for different orientations and
+# colour detectors, and most of them still look like the cat; by `block3` and `block4` the
+# maps respond to textures and parts (eyes, ears, fur); in `block5` they are small (14 × 14),
+# sparse, and many channels are blank: their pattern is not in this picture.
+#
+# Offline, `models.load("vgg16")` is a **random-weight stand-in** with the same architecture,
+# and every figure says so. Random filters still respond to the input, so the first block
+# still shows the cat; what you do *not* see is learned structure.
+
+# %%
+vgg = models.load("vgg16")
+vgg_info = models.info(vgg)
+if vgg_info.standin:
+    print(vgg_info.label)
+cat = data.sample_image("chelsea", size=VGG_SIZE)
+vgg_layers = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv3"]
+vgg_acts = features.activations(vgg, cat, vgg_layers)
+for n in (vgg_layers[0], vgg_layers[2], vgg_layers[-1]):
+    fplot.plot_channels(vgg_acts[n][0], layer=n, label=vgg_info.label,
+                        max_channels=MAX_CHANNELS // 2, ncols=16)
+    plt.show()
+
+# %%
+vgg_summary = features.depth_summary(vgg, cat, vgg_layers)
+print(vgg_summary)
+fplot.plot_depth_summary(vgg_summary)
+plt.show()
+assert [a.shape[1:3] for a in vgg_acts.values()] == [(224, 224), (112, 112), (56, 56),
+                                                      (28, 28), (14, 14)]
+assert np.isfinite(vgg_summary.input_corr).all()
+
+# %% [markdown]
+# **What to notice.** Even with random weights the *resolution* falls by half per block and
+# the first block resembles the input most: that much comes from the architecture. With the
+# real ImageNet weights the summary also shows the sparsity: many block-5 channels are dead
+# on one photo. Do not read anything about learned features into the stand-in's maps.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+#
+# 1. Draw the channels of `conv1` (before batch normalization and ReLU) next to `conv1_relu`.
+#    What does the ReLU remove?
+# 2. Feed the Fashion-MNIST network an image it was never meant to see: pure noise, or a
+#    blank (all-zero) image. Count the dead channels per layer with `features.dead_channels`.
+# 3. Find the channel of `conv4_relu` whose mean activation differs most between trousers
+#    and sandals (average over 50 test images of each class). Show both maps in the explorer.
+# 4. Why does `input corr` for a 7 × 7 layer have a ceiling well below 1 even for a perfect
+#    "copy" of the input? (Hint: what happens when you shrink a 28 × 28 image to 7 × 7 and
+#    blow it up again?)
+#
+# <details><summary>Solutions</summary>
+#
+# 1. `features.activations(model, image, ["conv1", "conv1_relu"])`, then
+#    `fplot.plot_channels` on both: the ReLU sets every negative value to 0, so half-planes of
+#    an edge detector (the "wrong" side of the edge) disappear; `conv1` itself has no zeros.
+# 2. `a = features.activations(model, np.zeros((28, 28, 1)), conv_layers)` and
+#    `{n: features.dead_channels(v[0]).mean() for n, v in a.items()}`: on a blank image each
+#    channel is a constant (its bias after batch norm), so a channel is either dead
+#    everywhere or alive everywhere; about half are dead. Noise keeps most channels alive.
+# 3. ```python
+#    sel = lambda c: (x_test[y_test == c][:50] / 255.0)[..., None].astype("float32")
+#    a = features.activations(model, np.concatenate([sel(1), sel(5)]), ["conv4_relu"])
+#    m = a["conv4_relu"].mean(axis=(1, 2))
+#    k = int(np.argmax(np.abs(m[:50].mean(0) - m[50:].mean(0))))
+#    ```
+#    then `channel_explorer(model, sel(1)[0], ["conv4_relu"]).set(channel=k)` (and for a
+#    sandal).
+# 4. Shrinking averages away the fine detail; the best a 7 × 7 map can do is correlate with a
+#    blurred input, and the blurred and the sharp input differ. Compare layers of the same
+#    size, or compute the correlation with the resized input instead.
+#
+# </details>
