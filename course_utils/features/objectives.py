@@ -106,7 +106,9 @@ def score(kind: str, act: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
     if len(act.shape) == 2:  # a dense layer: neuron or class logit
         return tf.gather(act, units, axis=1, batch_dims=1)
     if kind == "channel":
-        return tf.reduce_mean(tf.gather(act, units, axis=3, batch_dims=1), axis=[1, 2])
+        # average first, then pick: gathering one channel of a big map (with batch_dims)
+        # copies the whole map and scatters a dense gradient back; (B, C) means are cheap
+        return tf.gather(tf.reduce_mean(act, axis=[1, 2]), units, axis=1, batch_dims=1)
     if kind == "neuron":
         h, w = tf.shape(act)[1], tf.shape(act)[2]
         centre = act[:, h // 2, w // 2, :]

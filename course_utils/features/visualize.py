@@ -136,10 +136,9 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
             x = img if identity else tfm.apply(img, draws, out_hw)
             with _graph.linear_activation(opt_path[-1], swap):
                 (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [opt_path])
-            s = objectives.score(tgt.kind, act, units)
-            if has_relu:
-                s = tf.where(warm, s, objectives.score(tgt.kind, tf.nn.relu(act), units))
-            return s, img
+            if has_relu:  # pre-activation while warming up, else relu: max(act, floor)
+                act = tf.maximum(act, tf.where(warm, tf.float32.min, 0.0))
+            return objectives.score(tgt.kind, act, units), img
 
         @tf.function(
             input_signature=[
