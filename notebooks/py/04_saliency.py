@@ -1,0 +1,352 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 04 · Saliency: gradients, SmoothGrad and Integrated Gradients
+#
+# **Goal.** Ask the network which pixels its answer is most sensitive to, three ways:
+# 1. **vanilla gradients** (Simonyan et al. 2013): the derivative of the class score with
+#    respect to every pixel, computed by hand with a `GradientTape` and by `course_utils`;
+# 2. **SmoothGrad** (Smilkov et al. 2017): average the gradients of noisy copies to remove
+#    their speckle;
+# 3. **Integrated Gradients** (Sundararajan et al. 2017): accumulate gradients on a path from
+#    a *baseline* image, so that the attributions add up to the change of the score (the
+#    completeness check), and see why the choice of baseline is a modelling decision;
+# 4. check all three against ground truth on the course's synthetic shapes, then run them on
+#    an ImageNet network.
+#
+# **You need:** notebooks 00 and 01 (the Fashion-MNIST CNN). About 2 minutes on a laptop CPU.
+
+# %% tags=["parameters"]
+# Parameters (CI runs set COURSE_QUICK=1: same code path, fewer samples and steps)
+from course_utils import config
+
+QUICK = config.quick()
+N_SAMPLES = 10 if QUICK else 50  # SmoothGrad noisy copies
+IG_STEPS = 32 if QUICK else 128  # Integrated Gradients path steps
+N_SHAPES = 12 if QUICK else 48  # shapes images for the ground-truth check
+IMAGENET_MODEL = "mobilenet_v2" if QUICK else "xception"
+
+# %%
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import attribution, data, models, widgets
+from course_utils.widgets import show_panels
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. The idea: a first-order picture of the score
+#
+# Call $S_c(x)$ the **score** of class $c$: the value before the softmax (the *logit*). Near a
+# given image $x_0$ the network is, to first order, linear:
+#
+# $$ S_c(x) \approx S_c(x_0) + w^\top (x - x_0), \qquad w = \left.\frac{\partial S_c}{\partial x}\right|_{x_0}. $$
+#
+# The gradient $w$ has one entry per pixel and channel: it says how much the score would move
+# if that number changed a little. The **saliency map** is its size per pixel,
+# $M_{ij} = \max_{ch} |w_{ij,ch}|$.
+#
+# Two details matter. We differentiate the **logit**, not the softmax probability: a confident
+# prediction sits on the flat top of the softmax, whose gradient is almost zero everywhere.
+# And the map tells *sensitivity*, not *evidence*: a pixel can matter a lot and still be black.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The core in five lines
+#
+# The Fashion CNN of notebook 01 ends in a `logits` layer followed by a `Softmax`; a model that
+# stops at the logits gives us $S_c$.
+
+# %%
+model = models.fashion_cnn()
+(_, _), (x_test, y_test) = data.fashion_mnist()
+x = (x_test[:6].astype("float32") / 255.0)[..., None]
+labels = y_test[:6].astype("int64")
+names = data.fashion.CLASS_NAMES
+
+logit_model = keras.Model(model.inputs, model.get_layer("logits").output)
+xt = tf.constant(x)
+with tf.GradientTape() as tape:
+    tape.watch(xt)
+    scores = tf.gather(logit_model(xt), labels, batch_dims=1)  # S_c for each image's class
+by_hand = tf.reduce_max(tf.abs(tape.gradient(scores, xt)), axis=-1).numpy()
+
+# %% [markdown]
+# `course_utils` does the same with one call (compiled, batched, for any model), which we use
+# from now on. The two must agree:
+
+# %%
+sal = attribution.saliency(model, x, targets=labels)
+print("largest difference:", float(np.abs(sal - by_hand).max()))
+assert np.allclose(sal, by_hand, atol=1e-5)
+
+show_panels(x, list(sal), [names[c] for c in labels], model=model,
+          suptitle="Vanilla gradients of the Fashion CNN (each map scaled on its own)")
+
+# %% [markdown]
+# **What to notice.** The maps follow the garment's outline and a few inner details (a collar,
+# the gap between trouser legs), but they are speckled: single pixels flip from bright to dark.
+# The gradient of a ReLU network jumps from one linear piece to the next, so tiny changes of the
+# input change it a lot.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. SmoothGrad: average away the speckle
+#
+# Take $n$ copies of the image with Gaussian noise and average their saliency maps:
+#
+# $$ \hat M(x) = \frac{1}{n}\sum_{k=1}^{n} M\big(x + \varepsilon_k\big), \qquad
+#    \varepsilon_k \sim \mathcal N(0, \sigma^2), \quad \sigma = \text{level}\times(\max x - \min x). $$
+#
+# The noise is relative to the input's range: 15 % means the same on `[0, 1]` and `[0, 255]`
+# images. The paper recommends 10-20 % noise and about 50 samples. The core is a loop:
+
+# %%
+rng = np.random.default_rng(0)
+sigma = 0.15 * (x[:1].max() - x[:1].min())
+noisy = x[:1] + sigma * rng.standard_normal((N_SAMPLES,) + x.shape[1:]).astype("float32")
+smooth_by_hand = attribution.saliency(model, noisy, targets=int(labels[0])).mean(axis=0)
+
+smooth = attribution.smoothgrad(model, x, targets=labels, n_samples=N_SAMPLES, noise_level=0.15)
+
+# %%
+show_panels(np.concatenate([x, x]), list(sal) + list(smooth),
+          [f"gradient: {names[c]}" for c in labels] + [f"SmoothGrad: {names[c]}" for c in labels],
+          model=model, ncols=6)
+
+# %% [markdown]
+# How smooth is a map? Its **total variation** (the summed jumps between neighbouring pixels,
+# relative to the map's own total) is a number we can compare:
+
+# %%
+def roughness(m):
+    m = m / (np.abs(m).sum(axis=(-2, -1), keepdims=True) + 1e-12)
+    return (np.abs(np.diff(m, axis=-1)).sum(axis=(-2, -1))
+            + np.abs(np.diff(m, axis=-2)).sum(axis=(-2, -1)))
+
+
+print("roughness, gradient:  ", roughness(sal).round(3))
+print("roughness, SmoothGrad:", roughness(smooth).round(3))
+print("SmoothGrad by hand vs course_utils, correlation:",
+      round(float(np.corrcoef(smooth_by_hand.ravel(), smooth[0].ravel())[0, 1]), 2))
+assert (roughness(smooth) < roughness(sal)).mean() >= 5 / 6
+
+# %% [markdown]
+# **What to notice.** SmoothGrad keeps the shape of the garment and drops the isolated pixels.
+# The map made by hand, with other noise draws, looks alike (high correlation) but is not
+# identical: SmoothGrad is a Monte-Carlo estimate, and more samples make it steadier.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Integrated Gradients: from a baseline to the image
+#
+# A gradient is local; Integrated Gradients (IG) looks along the whole straight path from a
+# **baseline** $x'$ (an image that "says nothing", e.g. black) to the image $x$:
+#
+# $$ \mathrm{IG}_i(x) = (x_i - x'_i)\int_0^1 \frac{\partial S_c}{\partial x_i}\big(x' + \alpha (x - x')\big)\,d\alpha. $$
+#
+# Its key property is **completeness**: the attributions add up to the change of the score,
+# $\sum_i \mathrm{IG}_i(x) = S_c(x) - S_c(x')$. In practice the integral is a sum over
+# `steps` points, and completeness tells us whether we took enough steps. The core, with the
+# midpoint rule:
+
+# %%
+def integrated_gradients_by_hand(x1, cls, steps):
+    baseline = np.zeros_like(x1)  # black, in pixel space = in this model's space
+    alphas = (np.arange(steps) + 0.5) / steps
+    path = tf.constant(baseline + alphas[:, None, None, None] * (x1 - baseline), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(path)
+        s = logit_model(path)[:, cls]
+    grads = tape.gradient(s, path).numpy().mean(axis=0)
+    return ((x1 - baseline) * grads).sum(axis=-1)  # sum the channels: completeness holds
+
+
+ig_hand = integrated_gradients_by_hand(x[0], int(labels[0]), IG_STEPS)
+ig, info = attribution.integrated_gradients(model, x, targets=labels, steps=IG_STEPS,
+                                            baseline="black", return_info=True)
+print("by hand vs course_utils, largest difference:", float(np.abs(ig_hand - ig[0]).max()))
+assert np.allclose(ig_hand, ig[0], atol=1e-4)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The completeness check
+#
+# `return_info=True` gives, per image, the sum of the attributions, $S_c(x) - S_c(x')$ and the
+# relative error between them. With too few steps the sum misses; the error shrinks as the
+# steps grow:
+
+# %%
+for steps in (2, 8, IG_STEPS):
+    _, inf = attribution.integrated_gradients(model, x, targets=labels, steps=steps,
+                                              return_info=True)
+    print(f"{steps:4d} steps: worst completeness error {100 * inf['relative_error'].max():5.2f} %")
+print("sum of attributions:", info["sum"].round(2))
+print("S(x) - S(black):    ", info["delta"].round(2))
+assert info["relative_error"].max() < 0.02
+
+show_panels(x, list(ig), [f"IG: {names[c]}" for c in labels], model=model, signed=True,
+          suptitle="Integrated Gradients (red raises the score, blue lowers it)")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The baseline question
+#
+# IG explains the score **relative to the baseline**. Look at the formula: the factor
+# $(x_i - x'_i)$ is zero wherever the image equals the baseline. Fashion-MNIST images sit on a
+# black background, so with a black baseline every background pixel gets exactly zero, even
+# though a white blob there would change the answer. A white baseline asks another question
+# ("what makes this differ from a white sheet?").
+
+# %%
+ig_white = attribution.integrated_gradients(model, x, targets=labels, steps=IG_STEPS,
+                                            baseline="white")
+background = x[..., 0] == 0.0
+print("share of pixels that are exactly black:", round(float(background.mean()), 2))
+print("largest |IG| on them, black baseline:", float(np.abs(ig[background]).max()))
+print("largest |IG| on them, white baseline:", round(float(np.abs(ig_white[background]).max()), 4))
+assert np.abs(ig[background]).max() == 0.0
+assert np.abs(ig_white[background]).max() > 0.0
+
+show_panels(np.concatenate([x[:3], x[:3]]), list(ig[:3]) + list(ig_white[:3]),
+          [f"black baseline: {names[c]}" for c in labels[:3]]
+          + [f"white baseline: {names[c]}" for c in labels[:3]], model=model, signed=True)
+
+# %% [markdown]
+# **What to notice.** Same image, same network, two different stories. No baseline is
+# "neutral": black says "compared with nothing", white, grey, a blurred copy or the mean of
+# the data each ask their own question. State the baseline whenever you show an IG map.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Checking against ground truth: the shapes
+#
+# On a photo we cannot know which pixels *should* matter. The course's synthetic dataset can:
+# every image holds one target shape (circle, square or triangle: the label), a distractor
+# "plus" and a textured background, and we know the target's mask. A faithful map should put
+# more of its mass inside the mask than the mask's share of the image.
+
+# %%
+shapes_model = models.shapes_cnn()
+sx, sy, smask = data.shapes(N_SHAPES, seed=7)
+shape_names = data.synthetic.CLASS_NAMES
+shape_maps = {
+    "gradient": attribution.saliency(shapes_model, sx, sy),
+    "SmoothGrad": attribution.smoothgrad(shapes_model, sx, sy, n_samples=N_SAMPLES),
+    "IG": np.abs(attribution.integrated_gradients(shapes_model, sx, sy, steps=IG_STEPS)),
+}
+area = smask.mean()
+print(f"the target covers {100 * area:.1f} % of the image on average")
+for name, m in shape_maps.items():
+    inside = (m * smask).sum(axis=(1, 2)) / (m.sum(axis=(1, 2)) + 1e-12)
+    print(f"{name:>10}: {100 * inside.mean():5.1f} % of the map's mass inside the target")
+    assert inside.mean() > area, name
+
+# %%
+k = 4
+show_panels(np.concatenate([sx[:k]] * 4),
+          [None] * k + [m for name in shape_maps for m in shape_maps[name][:k]],
+          [shape_names[c] for c in sy[:k]] + [f"{n}" for n in shape_maps for _ in range(k)],
+          model=shapes_model, ncols=k, size=2.2)
+
+# %% [markdown]
+# **What to notice.** All three methods put more mass on the target than its share of the
+# image: this network does look at the shape. Plain gradients and IG do so clearly; SmoothGrad,
+# whose noise blurs the map over the textured background, only just. A prettier map is not
+# necessarily a better-localized one. That is a check a
+# photo cannot give you; notebook 09 turns it into metrics.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. An ImageNet network
+#
+# The same calls work on a pretrained network. `models.load` returns it with its
+# preprocessing; `models.preprocess` maps a photo in `[0, 255]` to the network's input. If
+# the pretrained weights are not on this machine (offline), you get a **random-weight stand-in**
+# of the same architecture, labelled in red on every figure: the code runs the same, but the
+# pictures only show how the method behaves, not what a trained network sees.
+
+# %%
+net = models.load(IMAGENET_MODEL)
+size = models.input_size(IMAGENET_MODEL)
+cat = data.sample_image("chelsea", size=size)  # Chelsea, a tabby cat
+xc = models.preprocess(IMAGENET_MODEL, cat)
+top = models.decode(IMAGENET_MODEL, net.predict(xc[None], verbose=0), top=3)[0]
+print("top-3:", [(name, round(p, 3)) for _, name, p in top])
+if models.info(net).standin:
+    print(models.info(net).label)
+
+cat_maps = [
+    attribution.saliency(net, xc)[0],
+    attribution.smoothgrad(net, xc, n_samples=N_SAMPLES // 2)[0],
+    attribution.integrated_gradients(net, xc, steps=IG_STEPS // 2)[0],
+]
+assert all(m.shape == (size, size) and np.isfinite(m).all() for m in cat_maps)
+show_panels(cat, [None] + cat_maps, ["input", "gradient", "SmoothGrad", "IG (black baseline)"],
+          model=net, signed=[False, False, False, True], size=3)
+
+# %% [markdown]
+# **What to see with real weights.** A trained Xception calls this photo a tabby (or tiger or
+# Egyptian cat). Its plain gradient is a noisy cloud over the whole cat; SmoothGrad
+# concentrates on the face: eyes, nose, whiskers and the stripes of the forehead, the
+# features that tell a tabby from other cats; IG marks the same regions in red and blue. With
+# the stand-in, the maps show edges of the photo without any preference for the cat: a random
+# network has no reason to prefer anything, which is itself a useful picture (notebook 09
+# turns it into the "sanity check" of Adebayo et al.).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Explore: noise, samples and steps
+#
+# Move the sliders. The SmoothGrad explorer computes the noisy gradients of a noise level once
+# and then only averages more or fewer of them; the IG explorer reports the completeness error
+# live. `warm()` computes the views in advance so the sliders respond at once.
+
+# %%
+i = 0
+sg_explorer = widgets.smoothgrad_explorer(shapes_model, sx[i], int(sy[i]),
+                                          max_samples=N_SAMPLES * 2)
+sg_explorer.warm(noise_level=[0.0, 0.1, 0.2, 0.3])
+sg_explorer
+
+# %%
+ig_view = widgets.ig_explorer(shapes_model, sx[i], int(sy[i]), steps=(1, 2, 4, 8, 16, 32, 64))
+ig_view
+
+# %% [markdown]
+# The explorers can also be driven from code, which is how the tests check them:
+
+# %%
+few = sg_explorer.set(noise_level=0.2, n_samples=1)
+many = sg_explorer.set(n_samples=N_SAMPLES * 2)
+assert many.cached and not np.allclose(few.result[0], many.result[-1])
+coarse, fine = ig_view.set(steps=1), ig_view.set(steps=64)
+print(f"completeness error: {100 * coarse.result['relative_error']:.1f} % with 1 step, "
+      f"{100 * fine.result['relative_error']:.2f} % with 64")
+assert fine.result["relative_error"] < 0.02
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# 1. Compute a saliency map of the **softmax probability** instead of the logit for a test image
+#    the Fashion CNN classifies with probability above 0.99 (use `model` instead of
+#    `logit_model` in section 1). Compare the sizes of the two gradients. What happened?
+# 2. In the SmoothGrad explorer, set the noise to 0.5. Why does the map get worse again?
+# 3. Run IG on the shapes model with a `"grey"` and a `"mean"` baseline. Which one gives the
+#    most mass inside the target?
+# 4. Show that IG of a *linear* model is exactly $(x - x')\cdot w$ for any number of steps.
+#
+# <details><summary>Solutions</summary>
+#
+# 1. The probability's gradient is orders of magnitude smaller: the softmax is saturated
+#    ($p(1-p) \approx 0.01$ or less multiplies every entry) and it also mixes in the other
+#    classes' logits. Explaining logits avoids both.
+# 2. With $\sigma$ at half the input range the noisy copies are no longer images of the object;
+#    the gradients then describe noise, and their average washes the object out.
+# 3. Use `attribution.integrated_gradients(shapes_model, sx, sy, baseline="grey")` and the
+#    mass-inside computation of section 4. The answer depends on the images: that is the point
+#    of the baseline question; report the baseline with the map.
+# 4. For $S(x) = w^\top x + b$ the gradient is $w$ everywhere on the path, so the average is
+#    $w$ whatever the steps: `keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+#    keras.layers.Dense(2)])` and `attribution.integrated_gradients(m, x, steps=1)` equals
+#    `(x[..., 0] * w[:, c].reshape(4, 4))`.
+# </details>
