@@ -175,16 +175,19 @@ for n, a in s_acts.items():
     plt.show()
 
 # %%
-s_corr = shapes_summary.input_corr
+s_corr, s_zeros = shapes_summary.input_corr, shapes_summary.zero_fraction
 assert s_corr[0] > s_corr[-1], s_corr  # the first layer keeps more of the input than the last
+assert s_zeros[-1] > s_zeros[0], s_zeros  # and the last layer is sparser than the first
 print("shapes CNN, input corr per layer:", np.round(s_corr, 2))
 print("shapes CNN, zeros per layer:     ", np.round(shapes_summary.zero_fraction, 2))
 
 # %% [markdown]
-# **What to notice.** Again the first layer is closest to the picture and the last one the
-# furthest. Compare the zero fractions with the Fashion-MNIST network: whether sparsity grows
-# with depth depends on the network and its training (batch normalization re-centres every
-# layer, which keeps roughly half of each layer positive), so it is a tendency, not a law.
+# **What to notice.** Here both claims look closer to the textbook: the input correlation
+# falls layer by layer and the last layer has the most zeros (about two thirds against one
+# half). But the middle layers stay near one half, and again no channel is dead on these
+# images. Whether sparsity grows with depth depends on the network and its training (batch
+# normalization re-centres every layer, which keeps roughly half of each layer positive), so it
+# is a tendency, not a law.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Explore: every channel, one slider
@@ -266,8 +269,10 @@ assert np.isfinite(vgg_summary.input_corr).all()
 #    an edge detector (the "wrong" side of the edge) disappear; `conv1` itself has no zeros.
 # 2. `a = features.activations(model, np.zeros((28, 28, 1)), conv_layers)` and
 #    `{n: features.dead_channels(v[0]).mean() for n, v in a.items()}`: on a blank image each
-#    channel is a constant (its bias after batch norm), so a channel is either dead
-#    everywhere or alive everywhere; about half are dead. Noise keeps most channels alive.
+#    `conv1` channel is a constant (its bias after batch norm), so it is dead everywhere or
+#    alive everywhere: about a third of `conv1` dies, but deeper layers (padding makes the
+#    borders differ) keep almost all channels alive, and noise keeps nearly all alive too.
+#    Dead channels are rarer in this small batch-normalized network than the claim suggests.
 # 3. ```python
 #    sel = lambda c: (x_test[y_test == c][:50] / 255.0)[..., None].astype("float32")
 #    a = features.activations(model, np.concatenate([sel(1), sel(5)]), ["conv4_relu"])
