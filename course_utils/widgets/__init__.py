@@ -22,6 +22,7 @@ from course_utils.widgets.attribution import (
     occlusion_explorer,
     smoothgrad_explorer,
 )
+from course_utils.widgets.features import channel_explorer, visualization_explorer  # noqa: F401
 
 ATTRIBUTION_EXPLORERS = {
     "smoothgrad": smoothgrad_explorer,
