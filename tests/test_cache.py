@@ -49,3 +49,14 @@ def test_cached_file_builds_once(tmp_path):
     cache.cached_file(tmp_path / "f.txt", build)
     cache.cached_file(tmp_path / "f.txt", build)
     assert len(calls) == 1 and (tmp_path / "f.txt").read_text() == "x"
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    cache.atomic_write_bytes(tmp_path / "page.html", b"<html></html>")
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = stat.S_IMODE((tmp_path / "page.html").stat().st_mode)
+    assert mode == 0o666 & ~umask
