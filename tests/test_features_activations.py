@@ -130,6 +130,10 @@ def test_input_correlation_drops_with_blur():
     coarse = lum.reshape(4, 8, 4, 8).mean(axis=(1, 3))[..., None]  # 4x4 map of the image
     assert input_correlation(sharp, img) == pytest.approx(1.0, abs=1e-5)
     assert input_correlation(coarse, img) < 0.5
+    # a big image is compared on a reduced grid: a smooth map still correlates fully
+    yy, xx = np.mgrid[:300, :300]
+    big = np.repeat(((np.sin(xx / 20) + np.cos(yy / 30)) / 4 + 0.5)[..., None], 3, axis=-1)
+    assert input_correlation(big[..., :1], big.astype("float32")) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_cached_activations(images):

@@ -13,7 +13,8 @@ base inside a ``Sequential``) work, because layers are resolved by ``course_util
     the fraction of channels that are zero everywhere on the image;
 ``input_corr``
     how much of the input still shows: every channel map is resized (bilinear) to the input's
-    size and its Pearson correlation with the input's luminance is taken; the value is the mean
+    size (at most 112 px per side) and its Pearson correlation with the input's luminance is
+    taken; the value is the mean
     absolute correlation of the best 10 % of the live channels (at least one). Lower layers keep
     the picture (values near 1), higher layers keep little of it.
 """
@@ -131,7 +132,9 @@ def _luminance(image: np.ndarray) -> np.ndarray:
     return image.mean(axis=-1)
 
 
-def input_correlation(activation: np.ndarray, image: np.ndarray, top: float = 0.1) -> float:
+def input_correlation(
+    activation: np.ndarray, image: np.ndarray, top: float = 0.1, max_side: int = 112
+) -> float:
     """How much of the input still shows in a feature map (see the module docstring).
 
     Parameters
@@ -142,9 +145,16 @@ def input_correlation(activation: np.ndarray, image: np.ndarray, top: float = 0.
         ``(H, W, c)`` pixel-space image it came from.
     top
         Fraction of live channels averaged (the best correlated ones).
+    max_side
+        The comparison runs on a grid of at most this many pixels per side (the image is
+        area-averaged down to it, the maps bilinearly resized to it).
     """
     lum = _luminance(np.asarray(image, dtype="float32"))
-    size = lum.shape
+    # compare on a grid of at most `max_side` px (bounds memory for 512 maps of a big image)
+    f = min(1.0, max_side / max(lum.shape))
+    size = (max(1, round(lum.shape[0] * f)), max(1, round(lum.shape[1] * f)))
+    if size != lum.shape:
+        lum = np.asarray(tf.image.resize(lum[None, ..., None], size, method="area"))[0, ..., 0]
     maps = tf.image.resize(np.asarray(activation, "float32")[None], size, method="bilinear")
     maps = np.asarray(maps)[0].reshape(-1, activation.shape[-1])
     live = maps.std(axis=0) > 1e-8
