@@ -59,6 +59,8 @@ def test_explorer_caches_by_the_compute_keys_only():
     u = ex.set(a=3, b=1)  # several controls at once: one update
     assert not u.cached and u.result == 30 and calls == [1, 3]
     assert ex.set(a=1).cached and calls == [1, 3]
+    drawn = ex.drawn.hits
+    assert ex.set(a=3, b=1).shown == "30+1" and ex.drawn.hits == drawn + 1  # not redrawn
     assert ex.warm() == 1 and calls == [1, 3, 2]
     assert all(v["a"] in (1, 2, 3) for v in ex.grid())
 

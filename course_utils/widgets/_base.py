@@ -146,6 +146,9 @@ class Explorer:
         The output's fixed size (CSS), so the page does not jump while sliders move.
     cache_size
         How many computed results are kept.
+    render_cache_size
+        How many drawn views are kept (keyed by every control's value): going back to a view
+        seen before skips drawing too.
 
     Examples
     --------
@@ -170,6 +173,7 @@ class Explorer:
         width: str = "820px",
         height: str = "360px",
         cache_size: int = 128,
+        render_cache_size: int = 256,
     ):
         if not controls:
             raise ValueError("An explorer needs at least one control.")
@@ -185,6 +189,7 @@ class Explorer:
         self.compute_keys = keys
         self._canonical = canonical
         self.cache = LRUCache(cache_size)
+        self.drawn = LRUCache(render_cache_size)
         self.history: list[Update] = []
         self._paused = False
         self.status_html = widgets.HTML(value="")
@@ -230,7 +235,9 @@ class Explorer:
                                        shown=exc))
             return
         t1 = time.perf_counter()
-        shown = self._render(result, **values)
+        view_key = self.key(values) + tuple(
+            (k, _freeze(v)) for k, v in values.items() if k not in self.compute_keys)
+        shown = self.drawn.get_or_compute(view_key, lambda: self._render(result, **values))
         display(shown)
         t2 = time.perf_counter()
         timing = f"{'from cache' if cached else 'computed'} in {t1 - t0:.2f} s, drawn in " \
