@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from course_utils.data import download as dl
+from course_utils.data import downloads as dl
 
 
 class _Response(io.BytesIO):

@@ -1,7 +1,7 @@
 """Datasets of the course: Fashion-MNIST, the synthetic shapes set, Food-101, cats vs dogs,
 and sample photos from installed packages."""
 
-from course_utils.data.download import DownloadError, download
+from course_utils.data.downloads import DownloadError, download
 from course_utils.data.fashion import fashion_mnist
 from course_utils.data.folders import (
     FOOD_CLASSES,
