@@ -280,8 +280,17 @@ dream = features.deepdream(vgg, photo, ["block3_conv1", "block4_conv1"], octaves
 fplot.plot_deepdream(photo, dream, vgg, title="DeepDream, block3_conv1 + block4_conv1")
 plt.show()
 assert dream.shape == photo.shape and np.abs(dream - photo).mean() > 0.5
-d_before = features.activations(vgg, photo, ["block4_conv1"])["block4_conv1"]
-d_after = features.activations(vgg, dream, ["block4_conv1"])["block4_conv1"]
+# VGG16 with its classifier takes 224 x 224 only; its convolutional layers take any size.
+# Re-wire them on a size-free input to measure what the dream did to block4_conv1:
+free = h = keras.Input((None, None, 3))
+for layer in vgg.layers[1:]:
+    h = layer(h)
+    if layer.name == "block4_conv1":
+        break
+block4 = keras.Model(free, h)
+prep = lambda img: np.asarray(vgg_info.preprocess(img[None].copy()), "float32")  # noqa: E731
+d_before = block4.predict(prep(photo), verbose=0)
+d_after = block4.predict(prep(dream), verbose=0)
 print(f"mean squared block4_conv1 activation: {np.mean(d_before**2):.3g} -> "
       f"{np.mean(d_after**2):.3g}")
 assert np.mean(d_after**2) > np.mean(d_before**2)
