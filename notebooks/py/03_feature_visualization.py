@@ -185,8 +185,9 @@ assert np.diag(matrix).mean() > 1.5 * matrix[~np.eye(len(matrix), dtype=bool)].m
 
 # %% [markdown]
 # **What to notice.** The pictures drive their channels about two to four times higher than
-# real garments do on average (more with more steps), and the matrix is diagonal: the pictures are specific. Where a row is
-# nearly tied, two channels detect nearly the same thing (look at their pictures).
+# real garments do on average (more with more steps), and the matrix is diagonal: the
+# pictures are specific. Where a row is nearly tied, two channels detect nearly the same
+# thing (look at their pictures).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The same check on the shapes CNN pictures from section 2:
