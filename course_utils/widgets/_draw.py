@@ -66,11 +66,12 @@ class PanelFigure:
         for ax, over in zip(self.axes, overlay, strict=True):
             ax.set_axis_off()
             if over:
-                self.base.append(ax.imshow(grey, cmap="gray", vmin=0, vmax=1))
+                self.base.append(ax.imshow(grey, cmap="gray", vmin=0, vmax=1,
+                                           interpolation="nearest"))
                 self.heat.append(ax.imshow(np.zeros(image.shape[:2]), cmap="inferno",
-                                           alpha=alpha, vmin=0, vmax=1))
+                                           alpha=alpha, vmin=0, vmax=1, interpolation="nearest"))
             else:
-                self.base.append(ax.imshow(image, vmin=0, vmax=1))
+                self.base.append(ax.imshow(image, vmin=0, vmax=1, interpolation="nearest"))
                 self.heat.append(None)
         if label:
             self.figure.text(0.5, 0.01, label, ha="center", va="bottom", fontsize=8,
