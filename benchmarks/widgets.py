@@ -3,9 +3,10 @@
     python -m benchmarks.widgets [--repeats 5] [--quick]
 
 For each explorer the benchmark drives the widget headlessly, as the browser would, through
-``Explorer.set``: an *uncached* update (a setting never computed: compute + draw) and a
-*cached* update (a setting visited before: cache look-up + draw). The target for cached views
-is 0.3 s on a CPU. Models: the course's shapes CNN (64 px, what the notebooks explore) and a
+``Explorer.set``: an *uncached* update (a setting never computed: compute + draw), a *redraw*
+(the result is cached, as after ``warm()``, but the view is drawn anew) and a *cached view*
+(shown before: both caches hit). The target for cached results is 0.3 s on a CPU.
+Models: the course's shapes CNN (64 px, what the notebooks explore) and a
 MobileNetV2 at 224 px with random weights (the size of an ImageNet photo; timing needs no
 trained weights, nothing is downloaded). Output goes to stdout and
 ``benchmarks/results/widgets.txt``.
@@ -79,24 +80,30 @@ def _cases(quick: bool):
     return cases
 
 
-def _time_case(make, settings, repeats: int) -> tuple[float, float, float, int]:
-    """``(create seconds, median uncached, median cached, n)`` for one explorer."""
+def _time_case(make, settings, repeats: int) -> tuple[float, float, float, float]:
+    """``(first view, median uncached, median redraw, median cached view)`` in seconds.
+
+    *uncached*: a setting never computed (compute + draw); *redraw*: its result is cached but
+    the view is drawn again (what a warmed explorer costs on a first visit); *cached view*: a
+    view shown before (both caches hit).
+    """
     t0 = time.perf_counter()
     ex = make()
     created = time.perf_counter() - t0
-    uncached = []
-    for values in settings:
-        u = ex.set(**values)
-        if not u.cached:
-            uncached.append(u.seconds)
-    cached = []
+    uncached = [u.seconds for u in (ex.set(**v) for v in settings) if not u.cached]
+    redraw = []
     for _ in range(repeats):
+        ex.drawn.clear()
         for values in settings:
             u = ex.set(**values)
             assert u.cached, f"{values} should have been served from the cache"
-            cached.append(u.seconds)
+            redraw.append(u.seconds)
+    cached = []
+    for _ in range(repeats):
+        for values in settings:
+            cached.append(ex.set(**values).seconds)
     med = statistics.median
-    return created, med(uncached) if uncached else float("nan"), med(cached), len(uncached)
+    return created, med(uncached) if uncached else float("nan"), med(redraw), med(cached)
 
 
 def main(argv=None) -> None:
@@ -106,24 +113,24 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     rows = []
     for label, name, make, settings in _cases(args.quick):
-        created, unc, cac, n = _time_case(make, settings, args.repeats)
-        rows.append((label, name, created, unc, cac, n))
+        created, unc, red, cac = _time_case(make, settings, args.repeats)
+        rows.append((label, name, created, unc, red, cac))
         print(f"{label:>18} {name:>10}: first view {created:6.2f} s, uncached {unc:6.3f} s, "
-              f"cached {cac:6.3f} s", flush=True)
+              f"redraw {red:6.3f} s, cached view {cac:6.3f} s", flush=True)
     lines = [
         "Explorer update times (median seconds per slider move, driven through Explorer.set)",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
         f"(shared); TF {__import__('tensorflow').__version__}, Keras {keras.__version__}",
-        f"target for cached views: {TARGET_SECONDS} s; cached = visited before (cache look-up "
-        "+ draw), uncached = compute + draw",
+        f"target for cached views: {TARGET_SECONDS} s. uncached = compute + draw; redraw = "
+        "result cached (e.g. after warm()), view drawn anew; cached view = shown before",
         "",
-        f"{'model':>18} {'explorer':>10} {'first view':>10} {'uncached':>9} {'cached':>8} "
-        f"{'uncached/cached':>15} {'target':>7}",
+        f"{'model':>18} {'explorer':>10} {'first view':>10} {'uncached':>9} {'redraw':>8} "
+        f"{'cached view':>11} {'redraw < target':>15}",
     ]
-    for label, name, created, unc, cac, _ in rows:
-        ok = "ok" if cac < TARGET_SECONDS else "MISSED"
-        lines.append(f"{label:>18} {name:>10} {created:10.2f} {unc:9.3f} {cac:8.3f} "
-                     f"{unc / cac:15.1f} {ok:>7}")
+    for label, name, created, unc, red, cac in rows:
+        ok = "ok" if red < TARGET_SECONDS else "MISSED"
+        lines.append(f"{label:>18} {name:>10} {created:10.2f} {unc:9.3f} {red:8.3f} "
+                     f"{cac:11.4f} {ok:>15}")
     text = "\n".join(lines) + "\n"
     print()
     print(text)
