@@ -45,7 +45,8 @@ class Case:
     passes: int
     kind: str  # "F" (forward) or "FB" (forward + backward)
     ours: Callable[[], object]
-    peers: dict[str, tuple[Callable[[], object], int, str]] = field(default_factory=dict)
+    # name -> (call, passes, "F"/"FB"[, images when not the case's])
+    peers: dict[str, tuple] = field(default_factory=dict)
     warmup: Callable[[], object] | None = None
     note: str = ""
 
@@ -143,7 +144,7 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
                  n_many, "FB"),
               f"tf-keras-vis Scorecam (max_N={scorecam_n})": (
                  lambda: tkv_score(score1, x[:1], max_N=scorecam_n, **tkv_layer),
-                 scorecam_n + 1, "F")}),
+                 scorecam_n + 1, "F", 1)}),
         Case("lime", 1, lime_n, "F",
              lambda: A.lime(model, x[:1], targets[:1], n_samples=lime_n),
              {"lime explain_instance (defaults)": (
@@ -244,15 +245,15 @@ def main(argv=None) -> str:
         t, adj = run(case.ours, case.warmup, case.kind)
         rows.append((case, "course_utils", t, adj, case.passes, case.kind))
         print(f"  {case.method}: {statistics.median(t):.2f} s", flush=True)
-        for name, (fn, passes, kind) in case.peers.items():
+        for name, (fn, passes, kind, *n_images) in case.peers.items():
             try:
                 t, adj = run(fn, None, kind)
             except Exception as err:  # noqa: BLE001 - a failing peer is reported, not fatal
                 print(f"  {name}: failed: {type(err).__name__}: {err}", flush=True)
                 rows.append((case, f"{name} [FAILED: {type(err).__name__}]", None, None,
-                             passes, kind))
+                             passes, kind, *n_images))
                 continue
-            rows.append((case, name, t, adj, passes, kind))
+            rows.append((case, name, t, adj, passes, kind, *n_images))
             print(f"  {name}: {statistics.median(t):.2f} s", flush=True)
     text = _table(rows, best, args, time.perf_counter() - t_start)
     print(text)
@@ -281,9 +282,10 @@ def _table(rows, best, args, elapsed) -> str:
         f"{'min s':>8}{'bound s':>9}{'ratio':>7}{'adj':>6}{'vs ours':>9}",
     ]
     ours_median = {}
-    for case, impl, t, adj, passes, kind in rows:
+    for case, impl, t, adj, passes, kind, *n_images in rows:
         bound = passes * best[kind]
-        head = f"{case.method:<22}{impl:<38}{case.images:>5}{passes:>7} {kind:<2}"
+        imgs = n_images[0] if n_images else case.images
+        head = f"{case.method:<22}{impl:<38}{imgs:>5}{passes:>7} {kind:<2}"
         if t is None:
             lines.append(f"{head}{'-':>10}{'-':>8}{bound:>9.2f}{'-':>7}{'-':>6}{'-':>9}")
             continue
