@@ -11,7 +11,9 @@ def main() -> None:
         if mod.name.startswith("_"):
             continue
         print(f"== benchmarks.{mod.name}", flush=True)
-        importlib.import_module(f"benchmarks.{mod.name}").main(sys.argv[1:])
+        module = importlib.import_module(f"benchmarks.{mod.name}")
+        # Extra command-line arguments go to every module; without any, each runs its defaults.
+        module.main(sys.argv[1:]) if sys.argv[1:] else module.main()
 
 
 if __name__ == "__main__":
