@@ -8,7 +8,7 @@ import pytest
 from conftest import conv_gap_model, images
 
 from course_utils import surgery
-from course_utils.attribution import METHODS, _core, gradcam, saliency
+from course_utils.attribution import METHODS, core, gradcam, saliency
 from course_utils.models import registry
 
 FAST = {
@@ -58,13 +58,13 @@ def test_predicted_class_is_the_default(tiny):
 
 def test_scores_are_logits_not_probabilities(tiny):
     x = images(2)
-    job = _core.prepare(tiny, x, targets=[0, 1])
-    s = _core.row_scores(tiny, job.x, job.weights, job.offset, 8)
+    job = core.prepare(tiny, x, targets=[0, 1])
+    s = core.row_scores(tiny, job.x, job.weights, job.offset, 8)
     logits_model = keras.Model(tiny.inputs, tiny.get_layer("gap").output @ tiny.get_layer(
         "head").kernel + tiny.get_layer("head").bias)
     expected = logits_model.predict(x, verbose=0)[[0, 1], [0, 1]]
     np.testing.assert_allclose(s, expected, rtol=1e-5)
-    assert _core.head(tiny).activation == "softmax"  # restored after the compiled call
+    assert core.head(tiny).activation == "softmax"  # restored after the compiled call
     np.testing.assert_allclose(tiny.predict(x, verbose=0).sum(1), 1.0, rtol=1e-5)
 
 
@@ -81,7 +81,7 @@ def test_separate_softmax_layer_is_read_before_it():
 
 
 def test_default_layer_inside_nested_model_is_after_activation(tiny_nested):
-    path = _core.feature_path(tiny_nested, None)
+    path = core.feature_path(tiny_nested, None)
     assert [p.name for p in path] == ["base", "b_relu"]
     by_name = gradcam(tiny_nested, images(2), layer="b_relu")
     np.testing.assert_allclose(gradcam(tiny_nested, images(2)), by_name)
@@ -161,11 +161,11 @@ def _scaled_model():
 def test_pixel_space_constants_go_through_preprocessing():
     model = _scaled_model()
     x = images(2, size=8) * 2 - 1
-    black = _core.model_space_constant(model, "black", x)
+    black = core.model_space_constant(model, "black", x)
     np.testing.assert_allclose(black, -1.0)
-    grey = _core.model_space_constant(model, "grey", x)
+    grey = core.model_space_constant(model, "grey", x)
     np.testing.assert_allclose(grey, 0.0, atol=1e-6)
-    np.testing.assert_allclose(_core.model_space_constant(model, ("model", 0.5), x), 0.5)
+    np.testing.assert_allclose(core.model_space_constant(model, ("model", 0.5), x), 0.5)
 
 
 def test_to_pixels_inverts_affine_preprocessing_with_channel_flip():
@@ -174,8 +174,8 @@ def test_to_pixels_inverts_affine_preprocessing_with_channel_flip():
     registry.register(model, registry.ModelInfo(
         preprocess=lambda p: p[..., ::-1] - mean, pixel_max=255.0))
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
-    x = _core.to_model_space(model, pixels)
-    np.testing.assert_allclose(_core.to_pixels(model, x), pixels, rtol=1e-4, atol=1e-3)
+    x = core.to_model_space(model, pixels)
+    np.testing.assert_allclose(core.to_pixels(model, x), pixels, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["saliency", "gradcam", "occlusion"])
@@ -192,13 +192,13 @@ def test_blur_and_per_image_fills():
     model = _scaled_model()
     pixels = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     x = pixels / 127.5 - 1.0
-    blur = _core.model_space_constant(model, "blur", x)
+    blur = core.model_space_constant(model, "blur", x)
     assert blur.shape == x.shape and blur.std() < x.std()
     np.testing.assert_allclose(blur.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.05)
-    per_image = _core.model_space_constant(model, pixels, x)
+    per_image = core.model_space_constant(model, pixels, x)
     np.testing.assert_allclose(per_image, x, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="Unknown pixel-space value"):
-        _core.model_space_constant(model, "purple", x)
+        core.model_space_constant(model, "purple", x)
 
 
 @pytest.mark.parametrize("layer", [None, "conv1"])

@@ -91,16 +91,16 @@ def test_gradcam_agrees_with_tf_keras_vis(tiny):
 
 
 def test_gradcam_agrees_with_tf_keras_vis_at_feature_resolution(pooled):
-    from course_utils.attribution import _core
+    from course_utils.attribution import core
     from course_utils.attribution.gradcam import gradcam_map
 
     x = images(3, size=24)
     targets = [0, 2, 1]
     theirs = _tkv_gradcam(pooled, x, targets, penultimate_layer="act", expand_cam=False,
                           normalize_cam=False)
-    job = _core.prepare(pooled, x, targets)
-    with _core.logits_mode(pooled):
-        a, g = _core.feature_gradients(pooled, _core.feature_path(pooled, "act"), job.x,
+    job = core.prepare(pooled, x, targets)
+    with core.logits_mode(pooled):
+        a, g = core.feature_gradients(pooled, core.feature_path(pooled, "act"), job.x,
                                        job.weights, job.offset)
     np.testing.assert_allclose(gradcam_map(a, g).numpy(), theirs, rtol=1e-4, atol=1e-6)
     # Upsampled: tf-keras-vis uses scipy.ndimage.zoom (corner-aligned grid), we TF's bilinear

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import surgery
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 # Layers that may sit between the GAP and the classifier, or after it, without changing CAM's
 # algebra on the pre-softmax score.
@@ -75,9 +75,9 @@ def cam(
     >>> cam(keras.Model(inp, out), np.random.rand(8, 8, 3)).shape
     (1, 8, 8)
     """
-    job = _core.prepare(model, images, targets, batch_size, backward=False)
+    job = core.prepare(model, images, targets, batch_size, backward=False)
     batch_size = job.batch_size
-    path = _core.feature_path(model, layer)
+    path = core.feature_path(model, layer)
     dense = _gap_head(model, path)
     kernel = np.asarray(dense.kernel.numpy(), "float32")  # (K, classes)
     class_w = (job.weights @ kernel.T).astype("float32")  # (N, K): one-hot or +-1 rows
@@ -86,12 +86,12 @@ def cam(
     def build():
         def fn(x, cw):
             seen = {}
-            _core.forward_scores(model, x, {path[-1]: lambda t: seen.setdefault("a", t)})
+            core.forward_scores(model, x, {path[-1]: lambda t: seen.setdefault("a", t)})
             m = cam_map(seen["a"], cw)
-            return _core.upsample(tf.nn.relu(m) if relu else m, size)
+            return core.upsample(tf.nn.relu(m) if relu else m, size)
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
-    fn = _core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
-    maps = _core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], class_w[sl]), fn, model)
-    return _core.as_float32(maps)
+    fn = core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
+    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], class_w[sl]), fn, model)
+    return core.as_float32(maps)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 
 def gradcam_map(a, g):
@@ -18,24 +18,24 @@ def gradcam_map(a, g):
 def cam_method(name: str, combine, model, images, targets, layer, batch_size) -> np.ndarray:
     """Run a gradient-weighted CAM variant: ``combine(A, dS/dA) -> (N, h, w)``, then bilinear
     upsampling to the input size, in one compiled function; shared by Grad-CAM and Grad-CAM++."""
-    job = _core.prepare(model, images, targets, batch_size)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
-    path = _core.feature_path(model, layer)
+    path = core.feature_path(model, layer)
     size = job.x.shape[1:3]
 
     def build():
         def fn(x, weights, offset):
-            a, g = _core.feature_gradients(model, path, x, weights, offset)
-            return _core.upsample(combine(a, g), size)
+            a, g = core.feature_gradients(model, path, x, weights, offset)
+            return core.upsample(combine(a, g), size)
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
     key = (name, tuple(id(p) for p in path), tuple(size))
-    fn = _core.compiled(model, key, build)
-    maps = _core.run_rows(
+    fn = core.compiled(model, key, build)
+    maps = core.run_rows(
         job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn, model
     )
-    return _core.as_float32(maps)
+    return core.as_float32(maps)
 
 
 def gradcam(

@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 
 def path_alphas(steps: int) -> np.ndarray:
@@ -76,23 +76,23 @@ def integrated_gradients(
     >>> bool(info["relative_error"][0] < 1e-3)
     True
     """
-    _core.check_reduce(reduce)
+    core.check_reduce(reduce)
     steps = int(steps)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}.")
-    job = _core.prepare(model, images, targets, batch_size)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
-    base = _core.model_space_constant(model, baseline, job.x)
+    base = core.model_space_constant(model, baseline, job.x)
     alphas = path_alphas(steps)
-    fn = _core.gradient_rows_fn(model, reduce, with_delta=True)
+    fn = core.gradient_rows_fn(model, reduce, with_delta=True)
 
     def make(img, sample):
         a = alphas[sample][:, None, None, None]
         delta = job.x[img] - base[img]
         return base[img] + a * delta, delta, job.weights[img], job.offset[img]
 
-    maps = _core.mean_rows(job.n, steps, batch_size, make, fn, model, "Integrated Gradients")
-    f = _core.row_scores(model, np.concatenate([job.x, base]), np.concatenate([job.weights] * 2),
+    maps = core.mean_rows(job.n, steps, batch_size, make, fn, model, "Integrated Gradients")
+    f = core.row_scores(model, np.concatenate([job.x, base]), np.concatenate([job.weights] * 2),
                np.concatenate([job.offset] * 2), batch_size)
     info = completeness(maps, f[: job.n], f[job.n:])
     if reduce == "sum":

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from lime import lime_image
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 
 def segment(pixels: np.ndarray, pixel_max: float, method: str = "quickshift", **options):
@@ -44,7 +44,7 @@ def segment(pixels: np.ndarray, pixel_max: float, method: str = "quickshift", **
 def probabilities(model: keras.Model, out):
     """Class probabilities from the output read in logits mode (a TF op, ``(B, classes)``);
     a single sigmoid unit gives ``[p, 1 - p]`` (target 0 = the class it scores)."""
-    h = _core.head(model)
+    h = core.head(model)
     if h.swappable and h.activation == "softmax":
         out = tf.nn.softmax(out)
     elif h.swappable and h.activation == "sigmoid":
@@ -59,11 +59,11 @@ def _masked_probabilities_fn(model: keras.Model):
         def fn(z, x, fudged, seg):
             on = tf.gather(z, seg, axis=1)[..., None]  # (B, H, W, 1)
             imgs = fudged[None] + on * (x - fudged)[None]
-            return probabilities(model, _core.forward_scores(model, imgs))
+            return probabilities(model, core.forward_scores(model, imgs))
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
-    return _core.compiled(model, ("lime",), build)
+    return core.compiled(model, ("lime",), build)
 
 
 class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
@@ -82,11 +82,11 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
             (num_samples, n_features))
         data[0, :] = 1
         fudged_image = fudged_image[..., : self._x.shape[-1]]  # grayscale went in as grey RGB
-        fudged = _core.to_model_space(self._model, fudged_image[None])[0]
+        fudged = core.to_model_space(self._model, fudged_image[None])[0]
         fn = _masked_probabilities_fn(self._model)
         z = data.astype("float32")
         seg = segments.astype("int32")
-        labels = _core.run_rows(
+        labels = core.run_rows(
             num_samples, self._batch_size,
             lambda sl: (z[sl], self._x, fudged, seg), fn, self._model,
         )
@@ -149,11 +149,11 @@ def lime(
     n_samples = int(n_samples)
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}.")
-    job = _core.prepare(model, images, targets, batch_size, backward=False)
+    job = core.prepare(model, images, targets, batch_size, backward=False)
     batch_size = job.batch_size
     if job.x.shape[-1] not in (1, 3):
         raise ValueError(f"LIME explains RGB or grayscale images, not {job.x.shape[-1]} channels.")
-    pixels = _core.to_pixels(model, job.x)
+    pixels = core.to_pixels(model, job.x)
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     pmax = float(registry.info(model).pixel_max)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 
 def window_starts(size: int, window: int, stride: int) -> np.ndarray:
@@ -52,11 +52,11 @@ def _occluded_fn(model: keras.Model):
     def build():
         def fn(x, fill, mask, weights, offset):
             m = mask[..., None]
-            return _core.score(model, x * (1.0 - m) + fill * m, weights, offset)
+            return core.score(model, x * (1.0 - m) + fill * m, weights, offset)
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
-    return _core.compiled(model, ("occlusion",), build)
+    return core.compiled(model, ("occlusion",), build)
 
 
 def _pair(v, name: str) -> tuple[int, int]:
@@ -109,7 +109,7 @@ def occlusion(
     >>> occlusion(m, np.ones((8, 8, 1)), window=4, stride=2).shape
     (1, 8, 8)
     """
-    job = _core.prepare(model, images, targets, batch_size, backward=False)
+    job = core.prepare(model, images, targets, batch_size, backward=False)
     batch_size = job.batch_size
     h, w = job.x.shape[1:3]
     win = _pair(window if window is not None else max(1, h // 8), "window")
@@ -118,7 +118,7 @@ def occlusion(
     st = _pair(stride, "stride")
     wins = windows((h, w), win, st)
     masks = window_masks((h, w), wins)
-    fills = _core.model_space_constant(model, fill, job.x)
+    fills = core.model_space_constant(model, fill, job.x)
     n_p = len(wins)
     fn = _occluded_fn(model)
 
@@ -127,8 +127,8 @@ def occlusion(
         img, p = rows // n_p, rows % n_p
         return job.x[img], fills[img], masks[p], job.weights[img], job.offset[img]
 
-    occluded = _core.run_rows(job.n * n_p, batch_size, make, fn, model, "Occlusion")
-    base = _core.row_scores(model, job.x, job.weights, job.offset, batch_size)
+    occluded = core.run_rows(job.n * n_p, batch_size, make, fn, model, "Occlusion")
+    base = core.row_scores(model, job.x, job.weights, job.offset, batch_size)
     drops = base[:, None] - occluded.reshape(job.n, n_p)
     return spread(drops, masks)
 

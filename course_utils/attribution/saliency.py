@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 
 def saliency(
@@ -38,7 +38,7 @@ def saliency(
     batch_size
         Rows (images, or perturbed copies for the sampling methods) per compiled call; every
         method takes it and results do not depend on it. ``None`` chooses from the image size
-        (:func:`course_utils.attribution._core.auto_batch_size`).
+        (:func:`course_utils.attribution.core.auto_batch_size`).
 
     Returns
     -------
@@ -52,11 +52,11 @@ def saliency(
     >>> saliency(m, np.zeros((4, 4, 1), "float32"), targets=1).shape
     (1, 4, 4)
     """
-    _core.check_reduce(reduce)
-    job = _core.prepare(model, images, targets, batch_size)
+    core.check_reduce(reduce)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
-    fn = _core.gradient_rows_fn(model, reduce, with_delta=False)
-    maps = _core.run_rows(
+    fn = core.gradient_rows_fn(model, reduce, with_delta=False)
+    maps = core.run_rows(
         job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn, model
     )
-    return _core.as_float32(maps)
+    return core.as_float32(maps)

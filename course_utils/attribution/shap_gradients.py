@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 from course_utils.attribution.smoothgrad import noise_rows
 
 
@@ -31,12 +31,12 @@ def _activations_fn(model: keras.Model, path: tuple):
     def build():
         def fn(x):
             seen = {}
-            _core.forward_scores(model, x, {path[-1]: lambda a: seen.setdefault("a", a)})
+            core.forward_scores(model, x, {path[-1]: lambda a: seen.setdefault("a", a)})
             return seen["a"]
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
-    return _core.compiled(model, ("activations", id(path[-1])), build)
+    return core.compiled(model, ("activations", id(path[-1])), build)
 
 
 def _layer_gradient_fn(model: keras.Model, path: tuple):
@@ -47,12 +47,12 @@ def _layer_gradient_fn(model: keras.Model, path: tuple):
         def fn(x, z, delta, weights, offset):
             with tf.GradientTape() as tape:
                 tape.watch(z)
-                s = _core.score(model, x, weights, offset, taps={path[-1]: lambda _: z})
+                s = core.score(model, x, weights, offset, taps={path[-1]: lambda _: z})
             return tf.reduce_sum(tape.gradient(s, z) * delta, axis=-1)
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
-    return _core.compiled(model, ("layer_expected_gradients", id(path[-1])), build)
+    return core.compiled(model, ("layer_expected_gradients", id(path[-1])), build)
 
 
 def shap_gradients(
@@ -111,17 +111,17 @@ def shap_gradients(
     n_samples = int(n_samples)
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
-    job = _core.prepare(model, images, targets, batch_size)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if background is None or isinstance(background, str):
-        bg = _core.model_space_constant(model, background or "black", job.x[:1])
+        bg = core.model_space_constant(model, background or "black", job.x[:1])
     else:
-        bg = _core.as_batch(model, background)
+        bg = core.as_batch(model, background)
     idx, t = expected_gradient_draws(job.n, n_samples, len(bg), seed)
     size = job.x.shape[1:3]
 
     if layer is None:
-        fn = _core.gradient_rows_fn(model, "sum", with_delta=True)
+        fn = core.gradient_rows_fn(model, "sum", with_delta=True)
 
         def make(img, sample):
             x = job.x[img]
@@ -131,12 +131,12 @@ def shap_gradients(
             tt = t[img, sample][:, None, None, None]
             return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
 
-        return _core.mean_rows(job.n, n_samples, batch_size, make, fn, model, "SHAP")
+        return core.mean_rows(job.n, n_samples, batch_size, make, fn, model, "SHAP")
 
-    path = _core.feature_path(model, layer)
+    path = core.feature_path(model, layer)
     acts = _activations_fn(model, path)
-    a_x = _core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts, model)
-    a_bg = _core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts, model)
+    a_x = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts, model)
+    a_bg = core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts, model)
     fn = _layer_gradient_fn(model, path)
 
     def make_layer(img, sample):
@@ -147,5 +147,5 @@ def shap_gradients(
         tt = t[img, sample][:, None, None, None]
         return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]
 
-    small = _core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, model, "SHAP (layer)")
-    return _core.as_float32(_core.upsample(tf.constant(small), size).numpy())
+    small = core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, model, "SHAP (layer)")
+    return core.as_float32(core.upsample(tf.constant(small), size).numpy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import _core
+from course_utils.attribution import core
 
 
 def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
@@ -69,19 +69,19 @@ def smoothgrad(
     >>> smoothgrad(m, np.random.rand(4, 4, 1), n_samples=4).shape
     (1, 4, 4)
     """
-    _core.check_reduce(reduce)
+    core.check_reduce(reduce)
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
     if not noise_level >= 0:
         raise ValueError(f"noise_level must be >= 0, got {noise_level}.")
-    job = _core.prepare(model, images, targets, batch_size)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     sigma = noise_sigma(job.x, noise_level)
-    fn = _core.gradient_rows_fn(model, reduce, with_delta=False)
+    fn = core.gradient_rows_fn(model, reduce, with_delta=False)
 
     def make(img, sample):
         noise = noise_rows(job.x.shape[1:], img, sample, seed)
         z = job.x[img] + sigma[img, None, None, None] * noise
         return z, job.weights[img], job.offset[img]
 
-    return _core.mean_rows(job.n, int(n_samples), batch_size, make, fn, model, "SmoothGrad")
+    return core.mean_rows(job.n, int(n_samples), batch_size, make, fn, model, "SmoothGrad")

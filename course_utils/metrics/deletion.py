@@ -27,7 +27,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from course_utils import surgery
-from course_utils.attribution import _core
+from course_utils.attribution import core
 from course_utils.metrics._checks import check_maps
 
 MODES = ("deletion", "insertion")
@@ -127,22 +127,22 @@ def removed_images(model: keras.Model, x: np.ndarray, baseline, blur_sigma=None)
         sigma = max(h, w) / 16 if blur_sigma is None else float(blur_sigma)
         if not sigma > 0:
             raise ValueError(f"blur_sigma must be positive, got {blur_sigma!r}.")
-        pixels = _core.to_pixels(model, x)
+        pixels = core.to_pixels(model, x)
         blurred = ndimage.gaussian_filter(pixels, sigma=(0, sigma, sigma, 0), mode="nearest")
-        return _core.to_model_space(model, blurred)
+        return core.to_model_space(model, blurred)
     arr = None if isinstance(baseline, (str, tuple)) else np.asarray(baseline)
     if arr is not None and arr.ndim == 4:
         if arr.shape != x.shape:
             raise ValueError(
                 f"A baseline batch of shape {arr.shape} does not match the images {x.shape}."
             )
-        return _core.to_model_space(model, arr)
-    return _core.model_space_constant(model, baseline, x)
+        return core.to_model_space(model, arr)
+    return core.model_space_constant(model, baseline, x)
 
 
 def _probability(model: keras.Model, out, onehot):
     """Probability of the target from the model's output (softmax applied if it is logits)."""
-    h = _core.head(model)
+    h = core.head(model)
     if h.binary:
         p = out[:, 0] if h.activation == "sigmoid" else tf.sigmoid(out[:, 0])
         sign = onehot[:, 0]  # +1: the scored class, -1: the other one
@@ -159,9 +159,9 @@ def _curve_fn(model: keras.Model, mode: str):
             z = tf.where(switched, base, x) if mode == "deletion" else tf.where(switched, x, base)
             return _probability(model, surgery.forward(model, z), onehot)
 
-        return _core.tf_function(fn)
+        return core.tf_function(fn)
 
-    return _core.compiled(model, ("metrics.curve", mode), build)
+    return core.compiled(model, ("metrics.curve", mode), build)
 
 
 def curves(
@@ -184,20 +184,20 @@ def curves(
     steps = int(steps)
     if steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps}.")
-    _core.check_batch_size(batch_size)
-    x = _core.as_batch(model, images)
+    core.check_batch_size(batch_size)
+    x = core.as_batch(model, images)
     maps = check_maps(maps, shape=x.shape[:3])
     if absolute:
         maps = np.abs(maps)
-    t = _core.resolve_targets(model, x, targets, batch_size)
-    onehot, _ = _core.score_weights(model, t)
+    t = core.resolve_targets(model, x, targets, batch_size)
+    onehot, _ = core.score_weights(model, t)
     base = removed_images(model, x, baseline, blur_sigma)
     rank = ranks(maps, seed).astype("float32")
     n, h, w = maps.shape
     counts = np.round(np.arange(steps + 1) * (h * w) / steps).astype("float32")
     fn = _curve_fn(model, mode)
     n_rows = n * (steps + 1)
-    slices = list(_core.chunks(n_rows, batch_size))
+    slices = list(core.chunks(n_rows, batch_size))
     if len(slices) > 8:
         from tqdm.auto import tqdm
 

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from course_utils import surgery
-from course_utils.attribution import _core
+from course_utils.attribution import core
 from course_utils.metrics._checks import check_maps
 from course_utils.metrics.agreement import rank_correlation
 from course_utils.models import registry
@@ -281,8 +281,8 @@ def cascading_randomization(
     unknown = set(options) - set(fns)
     if unknown:
         raise ValueError(f"options given for methods that are not checked: {sorted(unknown)}.")
-    x = _core.as_batch(model, images)
-    t = _core.resolve_targets(model, x, targets, batch_size)
+    x = core.as_batch(model, images)
+    t = core.resolve_targets(model, x, targets, batch_size)
     clone = copy_model(model)
     order = _stages(clone, layers)
     stages = ["original"] + [name for name, _ in order]
@@ -339,7 +339,7 @@ def shuffled_label_model(
     >>> r is m
     False
     """
-    x = _core.as_batch(model, images)
+    x = core.as_batch(model, images)
     y = np.asarray(labels)
     if y.shape != (len(x),):
         raise ValueError(f"Expected one label per image ({len(x)}), got shape {y.shape}.")
@@ -348,7 +348,7 @@ def shuffled_label_model(
     for _, layer in weighted_layers(clone):
         randomize_layer(layer, seed=seed)
     permuted = np.random.default_rng(seed).permutation(y)
-    head = _core.head(clone)
+    head = core.head(clone)
     probs = head.activation in ("softmax", "sigmoid")
     loss = (keras.losses.BinaryCrossentropy(from_logits=not probs) if head.binary
             else keras.losses.SparseCategoricalCrossentropy(from_logits=not probs))

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from course_utils import attribution, surgery
-from course_utils.attribution import _core
+from course_utils.attribution import core
 from course_utils.attribution.lime import segment
 from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
 from course_utils.models import registry
@@ -60,13 +60,13 @@ def subject(model: keras.Model, image, target=None) -> Subject:
     >>> subject(m, np.zeros((4, 4, 1)), target=1).target
     1
     """
-    x = _core.as_batch(model, image)
+    x = core.as_batch(model, image)
     if len(x) != 1:
         raise ValueError(f"An explorer explains one image; got a batch of {len(x)}. "
                          "Pass images[i].")
-    t = int(_core.resolve_targets(model, x, target, 1)[0])
+    t = int(core.resolve_targets(model, x, target, 1)[0])
     info = registry.info(model)
-    pixels = _core.to_pixels(model, x)[0]
+    pixels = core.to_pixels(model, x)[0]
     return Subject(model, x, pixels, display_image(pixels, info.pixel_max), t,
                    list(info.class_names), info.label)
 
@@ -192,7 +192,7 @@ def ig_explorer(
     fig.show(0, None, title=f"explaining: {s.name(s.target)}")
 
     def render(r, steps, baseline):
-        base = _core.pixel_constant(model, baseline, s.pixels)
+        base = core.pixel_constant(model, baseline, s.pixels)
         fig.show(1, None, title=f"baseline x' = {baseline}", image=display_image(base, pmax))
         fig.show(2, r["map"], signed=True, title=f"IG, {steps} steps (red +, blue -)")
         return fig.image()
@@ -263,7 +263,7 @@ def occlusion_explorer(
     def render(m, window, stride, fill):
         demo = s.pixels.copy()
         top, left = (h - window) // 2, (w - window) // 2
-        patch = _core.pixel_constant(model, fill, s.pixels)
+        patch = core.pixel_constant(model, fill, s.pixels)
         demo[top:top + window, left:left + window] = patch[top:top + window, left:left + window]
         fig.show(0, None, title=f"a {window} px patch, fill: {fill}",
                  image=display_image(demo, pmax))
