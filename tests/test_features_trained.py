@@ -1,8 +1,7 @@
 """Feature visualization on a trained model: measured quality, not just pictures.
 
 A small CNN is trained in the fixture (about 10 s on 2 cores) on 8000 Fashion-MNIST images from
-the Debian package's files (``apt-get install dataset-fashion-mnist``); the test is skipped
-when they are missing.
+``course_utils.data.fashion_mnist()`` (Keras' cache or Debian's dataset-fashion-mnist).
 """
 
 import os
@@ -13,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from course_utils.data import fashion_mnist
 from course_utils.features import (
     class_visualization,
     diagonal_dominance,
@@ -21,16 +21,10 @@ from course_utils.features import (
     visualize,
 )
 
-pytest.importorskip("course_utils.data.fashion")
-from course_utils.data.fashion import find_dir, load_folder  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def trained():
-    folder = find_dir()
-    if folder is None:
-        pytest.skip("Fashion-MNIST files not found (apt-get install dataset-fashion-mnist)")
-    (x, y), (xt, _) = load_folder(folder)
+    (x, y), (xt, _) = fashion_mnist()  # a clear error says how to install it when missing
     x = (x[:8000].astype("float32") / 255.0)[..., None]
     keras.utils.set_random_seed(0)
     inp = keras.Input((28, 28, 1))
