@@ -50,7 +50,7 @@ background = data.shapes(16, seed=99)[0]  # reference images for expected gradie
 OPTIONS = {  # per-method settings: cheaper in QUICK mode, the paper's settings otherwise
     "smoothgrad": {"n_samples": 12 if QUICK else 50},
     "integrated_gradients": {"steps": 24 if QUICK else 128},
-    "occlusion": {"window": 8, "stride": 4},
+    "occlusion": {"window": 12, "stride": 2},
     "lime": {"n_samples": 100 if QUICK else 600, "segmentation": "slic",
              "segmentation_options": {"n_segments": 50}},
     "shap_gradients": {"n_samples": 32 if QUICK else 200, "background": background},
@@ -318,9 +318,10 @@ plt.show()
 # the tests fail.
 #
 # - Grad-CAM and occlusion: pointing-game accuracy at least 0.9 on correctly classified images.
-#   Measured: Grad-CAM meets it; **occlusion (8 px window, stride 4) does not** on every run: its
-#   maximum sometimes lands on the object's border or just outside, and the cell below prints its
-#   accuracy and only asserts that it is far above chance (at least 0.75).
+#   Measured: Grad-CAM meets it. **Occlusion (12 px window, stride 2) is at the line, not safely
+#   above it**: 0.95 on 60 images, 0.90 on the 24 of a quick run; an 8 px window gave only about
+#   0.81. Its maximum sometimes lands on the object's border or just outside, so the cell below
+#   prints its accuracy and asserts only that it is far above chance (at least 0.85).
 # - every method: deletion AUC lower than a random ranking's on the same images: met.
 # - every gradient method: rank correlation below 0.3 once all layers are randomized, **or the
 #   method is named as failing**: **SmoothGrad and Grad-CAM++ fail** (named below); saliency,
@@ -331,7 +332,7 @@ plt.show()
 print(f"gradcam: pointing game {pointing['gradcam'].mean():.3f}")
 print(f"occlusion: pointing game {pointing['occlusion'].mean():.3f} (target 0.9)")
 assert pointing["gradcam"].mean() >= 0.9
-assert pointing["occlusion"].mean() >= 0.75
+assert pointing["occlusion"].mean() >= 0.85
 for name in METHODS:
     assert deletion[name].auc.mean() < deletion["random"].auc.mean(), name
 GRADIENT_METHODS = ["saliency", "smoothgrad", "integrated_gradients", "gradcam",
