@@ -57,9 +57,14 @@ def iter_layers(
             yield from iter_layers(layer, path)
 
 
+def path_name(path: tuple) -> str:
+    """The ``"outer/inner"`` name of a layer path (see :func:`iter_layers`)."""
+    return "/".join(p.name for p in path)
+
+
 def layer_names(model: keras.Model) -> list[str]:
     """Names of all layers, nested ones as ``"outer/inner"``, in forward order."""
-    return ["/".join(p.name for p in path) for path, _ in iter_layers(model)]
+    return [path_name(path) for path, _ in iter_layers(model)]
 
 
 def _output_rank(layer: keras.layers.Layer) -> int | None:
@@ -110,7 +115,7 @@ def find_path(model: keras.Model, ref: LayerRef) -> tuple:
         return entries[int(ref)][0]
     if isinstance(ref, str):
         for path, _ in entries:
-            full = "/".join(p.name for p in path)
+            full = path_name(path)
             if ref in (full, path[-1].name):
                 return path
         names = ", ".join(layer_names(model))
@@ -157,7 +162,7 @@ def require_spatial(model: keras.Model, ref: LayerRef) -> tuple:
     path = find_path(model, ref)
     layer = path[-1]
     if _is_model(layer) or _output_rank(layer) != 4:
-        valid = ", ".join("/".join(p.name for p in q) for q in spatial_layers(model))
+        valid = ", ".join(path_name(q) for q in spatial_layers(model))
         raise ValueError(
             f"Layer {layer.name!r} has no spatial (N, H, W, C) output "
             f"(its output is {getattr(layer, 'output', None)!r}); pick a convolutional layer. "

@@ -51,11 +51,6 @@ def clear_compiled(model: keras.Model | None = None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def path_name(path: tuple) -> str:
-    """``"outer/inner"`` name of a layer path."""
-    return "/".join(p.name for p in path)
-
-
 def resolve(model: keras.Model, layers) -> list[tuple]:
     """Resolve one layer reference or a sequence of them to paths (see ``surgery.find_path``)."""
     if layers is None:

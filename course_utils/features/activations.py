@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from course_utils.features import _graph
 from course_utils.models.registry import info
-from course_utils.surgery import LayerRef, spatial_layers
+from course_utils.surgery import LayerRef, path_name, spatial_layers
 
 
 def _fn(model: keras.Model, paths: list[tuple]):
@@ -48,12 +48,12 @@ def _fn(model: keras.Model, paths: list[tuple]):
 
 def _names(layers, paths) -> list[str]:
     refs = [layers] if isinstance(layers, (str, int, np.integer, keras.layers.Layer)) else layers
-    return [r if isinstance(r, str) else _graph.path_name(p) for r, p in zip(refs, paths)]
+    return [r if isinstance(r, str) else path_name(p) for r, p in zip(refs, paths)]
 
 
 def default_layers(model: keras.Model) -> list[str]:
     """Names of every layer with a spatial output ``(N, H, W, C)``, in forward order."""
-    return [_graph.path_name(p) for p in spatial_layers(model)]
+    return [path_name(p) for p in spatial_layers(model)]
 
 
 def activations(

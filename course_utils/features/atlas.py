@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from course_utils import surgery
 from course_utils.cache import atomic_path, key_of
 from course_utils.config import cache_dir
 from course_utils.features import _graph
@@ -86,7 +87,7 @@ class ChannelAtlas:
         self._fingerprint: str | None = None
 
     def _name(self, layer) -> str:
-        return _graph.path_name(_graph.resolve(self.model, layer)[0])
+        return surgery.path_name(_graph.resolve(self.model, layer)[0])
 
     def n_channels(self, layer) -> int:
         """Number of channels of ``layer``."""

@@ -39,7 +39,7 @@ class Target:
     @property
     def layer_name(self) -> str:
         """``"outer/inner"`` name of the layer."""
-        return _graph.path_name(self.path)
+        return surgery.path_name(self.path)
 
     @property
     def layer(self) -> keras.layers.Layer:
@@ -79,7 +79,7 @@ def target(model: keras.Model, kind: str, layer=None, units=None) -> Target:
         path = surgery.require_spatial(model, layer) if kind == "channel" else surgery.find_path(
             model, layer
         )
-    name = _graph.path_name(path)
+    name = surgery.path_name(path)
     shape = _graph.layer_output_shape(path)
     if kind == "neuron" and len(shape) not in (2, 4):
         raise ValueError(

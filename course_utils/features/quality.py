@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from course_utils import surgery
 from course_utils.features import _graph
 from course_utils.features.activations import activations
 from course_utils.features.objectives import channel_means
@@ -24,7 +25,7 @@ def _channel_means(model, layer, images) -> np.ndarray:
     path = _graph.resolve(model, layer)[0]
     act = next(iter(activations(model, images, [path[-1]]).values()))
     if act.ndim != 4:
-        raise ValueError(f"Layer {_graph.path_name(path)!r} has no spatial output {act.shape}.")
+        raise ValueError(f"Layer {surgery.path_name(path)!r} has no spatial output {act.shape}.")
     return channel_means(act)
 
 

@@ -64,7 +64,7 @@ def weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
     for path, layer in surgery.iter_layers(model):
         if isinstance(layer, keras.Model) or not layer.weights:
             continue
-        out.append(("/".join(p.name for p in path), layer))
+        out.append((surgery.path_name(path), layer))
     return out
 
 
