@@ -42,6 +42,7 @@ lint: venv
 	$(BIN)/ruff check course_utils tests benchmarks
 
 benchmarks: venv
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m benchmarks
 
 ## Pre-download all ImageNet weights and datasets (for a seminar room with internet).

@@ -185,8 +185,8 @@ def _shap_peer(model, x, background, n):
 
 def _add_tf_explain(cases, model, x, xm, targets, layer):
     try:
-        from tf_explain.core.grad_cam import GradCAM  # noqa: F401
-        from tf_explain.core.smoothgrad import SmoothGrad  # noqa: F401
+        from tf_explain.core.grad_cam import GradCAM
+        from tf_explain.core.smoothgrad import SmoothGrad
         from tf_explain.core.vanilla_gradients import VanillaGradients
     except Exception as err:  # noqa: BLE001 - report any import failure
         cases[0].note = f"tf-explain not available ({type(err).__name__})"
@@ -195,6 +195,10 @@ def _add_tf_explain(cases, model, x, xm, targets, layer):
     by = {c.method: c for c in cases}
     by["saliency"].peers["tf-explain VanillaGradients"] = (
         lambda: VanillaGradients().explain((xm, None), model, class_index=t), len(xm), "FB")
+    by["smoothgrad"].peers["tf-explain SmoothGrad"] = (
+        lambda: SmoothGrad().explain((x[:2], None), model, class_index=t,
+                                     num_samples=by["smoothgrad"].passes // 2, noise=0.15),
+        by["smoothgrad"].passes, "FB")
     by["gradcam"].peers["tf-explain GradCAM"] = (
         lambda: GradCAM().explain((xm, None), model, class_index=t, layer_name=layer),
         len(xm), "FB")

@@ -23,11 +23,15 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
+
+from course_utils import folding
 
 LayerRef = str | int | keras.layers.Layer
 
@@ -178,16 +182,74 @@ def require_spatial(model: keras.Model, ref: LayerRef) -> tuple:
 Tap = Callable[[Any], Any]
 
 
-def _call_op(op, taps: dict[int, Tap], tapped: list, *args, **kwargs):
-    """Call one operation of a graph in inference mode, recursing into nested models that
-    contain a tapped layer, then apply the op's tap (which may replace its output)."""
-    if _is_model(op) and any(_contains(op, layer) for layer in tapped):
-        out = _run_model(op, args[0], taps, tapped)
+def model_cache(model: keras.Model, name: str) -> dict:
+    """A dict stored on the model itself (bypassing Keras' attribute tracking), so that what is
+    cached there (compiled functions, plans), which references the model, is collected with it."""
+    cache = model.__dict__.get(name)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, name, cache)
+    return cache
+
+
+def output_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer that produces the model's (single) output, descending into nested models."""
+    layer: keras.layers.Layer | None = None
+    if isinstance(model, keras.Sequential):
+        layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+        layer = layers[-1] if layers else None
+    else:
+        try:
+            layer = model.outputs[0]._keras_history.operation  # noqa: SLF001
+        except (AttributeError, IndexError, ValueError):
+            layer = model.layers[-1] if model.layers else None
+    if layer is None:
+        raise ValueError(f"Model {model.name!r} has no layers to explain.")
+    if _is_model(layer):
+        return output_layer(layer)
+    return layer
+
+
+def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
+    """``f(x)``: ``layer`` without its activation, or None when that cannot be computed from
+    the outside (then :func:`course_utils.attribution.core.logits_mode` switches it off).
+
+    Handles a plain ``Dense`` (``x @ kernel + bias``) and a separate ``Softmax`` or
+    ``Activation`` layer (the identity)."""
+    if isinstance(layer, keras.layers.Softmax) or type(layer) is keras.layers.Activation:
+        return lambda x, *a, **k: x
+    if (type(layer) is keras.layers.Dense and not getattr(layer, "lora_enabled", False)
+            and getattr(layer, "quantization_mode", None) is None):
+        def call(x, *args, **kwargs):
+            y = ops.matmul(x, layer.kernel)
+            return y + layer.bias if layer.use_bias else y
+
+        return call
+    return None
+
+
+@dataclass
+class _Pass:
+    """What one forward pass changes: taps, folded pairs, replaced operations."""
+
+    taps: dict[int, Tap]
+    replace: dict[int, Callable]  # op id -> call used instead of the op
+    inside: set[int]  # ids of nested models whose graph must be re-run
+
+
+def _call_op(op, p: _Pass, *args, **kwargs):
+    """Call one operation of a graph in inference mode (or its replacement), recursing into
+    nested models that hold a tap or a replacement, then apply the op's tap (which may replace
+    its output)."""
+    if id(op) in p.inside:
+        out = _run_model(op, args[0], p)
+    elif id(op) in p.replace:
+        out = p.replace[id(op)](*args, **kwargs)
     else:
         if "training" in getattr(op, "_call_context_args", ()):
             kwargs["training"] = False
         out = op(*args, **kwargs)
-    tap = taps.get(id(op))
+    tap = p.taps.get(id(op))
     if tap is not None:
         replaced = tap(out)
         if replaced is not None:
@@ -195,26 +257,42 @@ def _call_op(op, taps: dict[int, Tap], tapped: list, *args, **kwargs):
     return out
 
 
-def _contains(model: keras.Model, layer: keras.layers.Layer) -> bool:
-    return any(inner is layer for _, inner in iter_layers(model))
-
-
-def _run_model(model: keras.Model, inputs, taps: dict[int, Tap], tapped: list):
+def _run_model(model: keras.Model, inputs, p: _Pass):
     if isinstance(model, keras.Sequential):
         x = inputs
         for layer in model.layers:
             if not isinstance(layer, keras.layers.InputLayer):
-                x = _call_op(layer, taps, tapped, x)
+                x = _call_op(layer, p, x)
         return x
     # Functional: re-run its own graph, wrapping every operation (Keras 3's graph walker).
     outputs = model._run_through_graph(  # noqa: SLF001
         model._standardize_inputs(inputs),  # noqa: SLF001
-        operation_fn=lambda op: (lambda *a, **k: _call_op(op, taps, tapped, *a, **k)),
+        operation_fn=lambda op: (lambda *a, **k: _call_op(op, p, *a, **k)),
     )
     return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
 
 
-def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None):
+def _fold_replacements(model: keras.Model, skip: set[int]) -> dict[int, Callable]:
+    """Replacements that fold every foldable ``conv -> batch norm`` pair (cached per model),
+    except pairs whose convolution is in ``skip``."""
+    cache = model_cache(model, "_course_utils_folds")
+    if "pairs" not in cache:
+        cache["pairs"] = [(conv, bn, folding.folded_call(conv, bn))
+                          for conv, bn in folding.fold_pairs(model)]
+    out: dict[int, Callable] = {}
+    for conv, bn, call in cache["pairs"]:
+        if id(conv) not in skip:
+            out[id(conv)] = call
+            out[id(bn)] = _identity
+    return out
+
+
+def _identity(x, *args, **kwargs):
+    return x
+
+
+def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None, *,
+            logits: bool = False, fold: bool = True):
     """Run ``model`` on ``inputs`` in inference mode, calling ``taps[layer](output)`` on the way.
 
     A tap receives the layer's output tensor; if it returns a tensor, that replaces the output
@@ -229,6 +307,12 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None)
         A tensor batch of the model's input shape.
     taps
         ``{layer_ref: callback}``; layer references as in :func:`find_path`.
+    logits
+        Compute the output layer without its softmax/sigmoid where :func:`pre_activation_call`
+        can (a plain ``Dense``, a ``Softmax`` layer); otherwise the output is unchanged.
+    fold
+        Fold ``conv -> batch norm`` pairs into one convolution (:mod:`course_utils.folding`):
+        the same function, computed faster. Pairs whose convolution is tapped stay unfolded.
 
     Returns
     -------
@@ -245,17 +329,24 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None)
     ((2, 3), (2, 1))
     """
     x = tf.convert_to_tensor(inputs)
-    if not taps:
-        return model(x, training=False)
     resolved: dict[int, Tap] = {}
-    tapped = []
-    for ref, callback in taps.items():
+    for ref, callback in (taps or {}).items():
         layer = find_layer(model, ref)
         if id(layer) in resolved:
             raise ValueError(f"Layer {layer.name!r} is tapped twice; give one callback per layer.")
         resolved[id(layer)] = callback
-        tapped.append(layer)
-    return _run_model(model, x, resolved, tapped)
+    replace = _fold_replacements(model, set(resolved)) if fold else {}
+    if logits:
+        head = output_layer(model)
+        call = pre_activation_call(head)
+        if call is not None:
+            replace[id(head)] = call
+    if not resolved and not replace:
+        return model(x, training=False)
+    touched = set(resolved) | set(replace)
+    inside = {id(q) for path, layer in iter_layers(model) if id(layer) in touched
+              for q in path[:-1]}
+    return _run_model(model, x, _Pass(taps=resolved, replace=replace, inside=inside))
 
 
 def forward_with(model: keras.Model, inputs, layers: Sequence[LayerRef]):

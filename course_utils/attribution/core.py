@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -51,6 +52,7 @@ class Head:
     n_outputs: int
     activation: str  # "softmax", "sigmoid", "linear" or another name
     swappable: bool  # True when the activation can be switched off to read logits
+    in_graph: bool = False  # True when surgery.forward computes the logit without a swap
 
     @property
     def binary(self) -> bool:
@@ -63,24 +65,6 @@ class Head:
         return self.swappable or self.activation not in _PROBABILITY_ACTIVATIONS
 
 
-def _output_layer(model: keras.Model) -> keras.layers.Layer:
-    """The layer that produces the model's (single) output, descending into nested models."""
-    layer: keras.layers.Layer | None = None
-    if isinstance(model, keras.Sequential):
-        layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
-        layer = layers[-1] if layers else None
-    else:
-        try:
-            layer = model.outputs[0]._keras_history.operation  # noqa: SLF001
-        except (AttributeError, IndexError, ValueError):
-            layer = model.layers[-1] if model.layers else None
-    if layer is None:
-        raise ValueError(f"Model {model.name!r} has no layers to explain.")
-    if isinstance(layer, keras.Model):
-        return _output_layer(layer)
-    return layer
-
-
 def _activation_name(layer: keras.layers.Layer) -> str:
     act = getattr(layer, "activation", None)
     if act is None:
@@ -88,16 +72,6 @@ def _activation_name(layer: keras.layers.Layer) -> str:
             return "softmax"
         return "linear"
     return getattr(act, "__name__", type(act).__name__)
-
-
-def _model_cache(model: keras.Model, name: str) -> dict:
-    """A dict stored on the model itself (bypassing Keras' attribute tracking), so that cached
-    compiled functions, which reference the model, are collected together with it."""
-    cache = model.__dict__.get(name)
-    if cache is None:
-        cache = {}
-        object.__setattr__(model, name, cache)
-    return cache
 
 
 def head(model: keras.Model) -> Head:
@@ -111,16 +85,17 @@ def head(model: keras.Model) -> Head:
     >>> (h.n_outputs, h.activation, h.logits)
     (3, 'softmax', True)
     """
-    cache = _model_cache(model, "_course_utils_head")
+    cache = surgery.model_cache(model, "_course_utils_head")
     if "head" in cache:
         return cache["head"]
-    layer = _output_layer(model)
+    layer = surgery.output_layer(model)
     name = _activation_name(layer)
     n_out = int(model.outputs[0].shape[-1])
     swappable = isinstance(layer, keras.layers.Softmax) or (
         hasattr(layer, "activation") and layer.activation is not None
     )
-    result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable)
+    result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable,
+                  in_graph=surgery.pre_activation_call(layer) is not None)
     cache["head"] = result
     return result
 
@@ -129,31 +104,27 @@ def head(model: keras.Model) -> Head:
 def logits_mode(model: keras.Model) -> Iterator[None]:
     """Within the block, the model's final softmax/sigmoid activation is the identity.
 
-    Wrap every call of a compiled function that traces the model, so that a (re)trace reads the
-    pre-activation score; the model is restored on exit.
+    Wrap every call of a compiled function that traces the model. For the usual heads (a plain
+    ``Dense`` layer, a ``Softmax`` or ``Activation`` layer) :func:`forward_scores` computes the
+    logit in the graph itself and nothing is changed here. Other layers (a convolution with a
+    softmax, say) have their activation switched off for the block, under a lock, so that two
+    threads explaining the same model do not see each other's swap; the model is restored on
+    exit.
     """
     h = head(model)
-    if not (h.swappable and h.activation in _PROBABILITY_ACTIVATIONS):
+    if h.in_graph or not (h.swappable and h.activation in _PROBABILITY_ACTIVATIONS):
         yield
         return
-    if isinstance(h.layer, keras.layers.Softmax):
-        # A separate Softmax layer: its call becomes the identity (instance attribute).
-        object.__setattr__(h.layer, "call", _identity_call)
+    with _SWAP_LOCK:
+        old = h.layer.activation
+        h.layer.activation = keras.activations.linear
         try:
             yield
         finally:
-            del h.layer.__dict__["call"]
-        return
-    old = h.layer.activation
-    h.layer.activation = keras.activations.linear
-    try:
-        yield
-    finally:
-        h.layer.activation = old
+            h.layer.activation = old
 
 
-def _identity_call(inputs, *args, **kwargs):
-    return inputs
+_SWAP_LOCK = threading.RLock()
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,8 +264,12 @@ def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarr
 
 
 def forward_scores(model: keras.Model, x, taps=None):
-    """All output units of ``model`` on ``x`` (call inside :func:`logits_mode`)."""
-    return surgery.forward(model, x, taps)
+    """All output units of ``model`` on ``x``, pre-softmax (call inside :func:`logits_mode`).
+
+    The forward pass folds batch norms into their convolutions (:mod:`course_utils.folding`).
+    """
+    h = head(model)
+    return surgery.forward(model, x, taps, logits=h.activation in _PROBABILITY_ACTIVATIONS)
 
 
 def resolve_targets(model: keras.Model, x: np.ndarray, targets, batch_size: int) -> np.ndarray:
@@ -417,7 +392,7 @@ def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> C
     ``key`` holds the static options (method, layer, reduction); numbers that vary between
     calls must be passed to the function as tensors so that it does not retrace.
     """
-    per_model = _model_cache(model, "_course_utils_compiled")
+    per_model = surgery.model_cache(model, "_course_utils_compiled")
     fn = per_model.get(key)
     if fn is None:
         fn = build()
