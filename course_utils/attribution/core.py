@@ -32,10 +32,10 @@ from course_utils import surgery
 from course_utils.models import registry
 
 #: Input pixels per compiled call when ``batch_size=None``: on CPUs the per-image time of a
-#: pass grows with the batch once activations leave the cache (MobileNetV2 at 224 px on 2 cores:
-#: forward+backward ~65 ms/image at 4 images, ~200 ms at 16), so chunks stay small for large
-#: images (4 images at 224 px with gradients, 8 without) and grow for small ones.
-PIXELS_PER_CHUNK = {"backward": 4 * 224 * 224, "forward": 8 * 224 * 224}
+#: pass grows with the batch once activations leave the cache. MobileNetV2 at 224 px on 2 cores
+#: (median ms per image, batches of 1/2/4/8/16): forward 24/16/15/18/21, forward+backward
+#: 53/42/38/46/50. So chunks hold 4 images at 224 px, and more for smaller images.
+PIXELS_PER_CHUNK = {"backward": 4 * 224 * 224, "forward": 4 * 224 * 224}
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
