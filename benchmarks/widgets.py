@@ -120,7 +120,9 @@ def main(argv=None) -> None:
     lines = [
         "Explorer update times (median seconds per slider move, driven through Explorer.set)",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(shared); TF {__import__('tensorflow').__version__}, Keras {keras.__version__}",
+        f"(shared; load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}); "
+        f"TF {__import__('tensorflow').__version__}, Keras {keras.__version__}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"target for cached views: {TARGET_SECONDS} s. uncached = compute + draw; redraw = "
         "result cached (e.g. after warm()), view drawn anew; cached view = shown before",
         "",
