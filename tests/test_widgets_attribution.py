@@ -198,3 +198,17 @@ def test_explorers_label_a_standin(model, image):
 def test_explorer_refuses_a_batch(model):
     with pytest.raises(ValueError, match="one image"):
         widgets.ig_explorer(model, images(2, size=24))
+
+
+def test_display_bundle_carries_a_still_of_the_current_view(model, image):
+    """Static HTML (nbconvert without widget state) falls back to the bundle's PNG: it must be
+    the picture currently shown, and follow the sliders."""
+    import base64
+
+    ex = widgets.occlusion_explorer(model, image, windows=(4, 8), strides=(2, 4))
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == png(ex.last)
+    moved = ex.set(window=4, stride=2)
+    still = base64.b64decode(ex._repr_mimebundle_()["image/png"])
+    assert still == png(moved) and still != base64.b64decode(bundle["image/png"])

@@ -16,6 +16,7 @@ headlessly with :meth:`Explorer.set` and read what changed and how long it took.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import time
@@ -317,7 +318,13 @@ class Explorer:
 
     # ---------------------------------------------------------------- display
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget, plus a PNG still of the current view: JupyterLab shows the widget;
+        readers without a kernel (nbconvert's HTML of ``make course``, GitHub) show the still."""
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        shown = self.history[-1].shown if self.history else None
+        if getattr(shown, "format", None) == "png" and isinstance(shown.data, bytes):
+            bundle["image/png"] = base64.b64encode(shown.data).decode("ascii")
+        return bundle
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} controls={sorted(self.controls)} "

@@ -127,19 +127,24 @@ plt.show()
 # With the object mask $M$ known, two scores test where a map $a$ points:
 #
 # - **pointing game** (Zhang et al. 2018): a hit when the maximum lies on the object,
-#   $\;\text{hit} = [\arg\max_p a(p) \in M]$; accuracy = share of hits;
+#   $\;\text{hit} = [\arg\max_p a(p) \in M]$; accuracy = share of hits. The paper counts a
+#   maximum within 15 px of the object as a hit on 224 px images; scaled to our 64 px images
+#   that is `TOLERANCE = 4` px. We report both, strict and with the paper's tolerance;
 # - **energy in the mask**: the share of the map's positive mass on the object,
 #   $\;E = \sum_{p \in M} a^+(p) \,/\, \sum_p a^+(p)$, with $a^+ = \max(a, 0)$.
 #
 # A map that spreads evenly scores the object's area fraction: that is **chance**.
 
 # %%
+TOLERANCE = round(15 * m.shape[-1] / 224)  # Zhang et al.'s 15 px at 224 px -> 4 px at 64 px
 pointing = {name: metrics.pointing_game(a, m) for name, a in maps.items()}
+pointing_tol = {name: metrics.pointing_game(a, m, tolerance=TOLERANCE) for name, a in maps.items()}
 energy = {name: metrics.energy_in_mask(a, m) for name, a in maps.items()}
 chance = metrics.chance_level(m)
 print(f"chance: pointing game {chance.mean():.3f}, energy {chance.mean():.3f}")
 pd.DataFrame({
     "pointing game": {k: v.mean() for k, v in pointing.items()},
+    f"pointing, {TOLERANCE} px tolerance": {k: v.mean() for k, v in pointing_tol.items()},
     "energy in mask (mean)": {k: v.mean() for k, v in energy.items()},
     "energy (10th-90th pct)": {
         k: f"{np.percentile(v, 10):.2f}-{np.percentile(v, 90):.2f}" for k, v in energy.items()},
@@ -318,10 +323,11 @@ plt.show()
 # the tests fail.
 #
 # - Grad-CAM and occlusion: pointing-game accuracy at least 0.9 on correctly classified images.
-#   Measured: Grad-CAM meets it. **Occlusion (12 px window, stride 2) is at the line, not safely
-#   above it**: 0.95 on 60 images, 0.90 on the 24 of a quick run; an 8 px window gave only about
-#   0.81. Its maximum sometimes lands on the object's border or just outside, so the cell below
-#   prints its accuracy and asserts only that it is far above chance (at least 0.85).
+#   Grad-CAM meets it strictly (maximum on the object itself). **Occlusion (12 px window,
+#   stride 2) meets it with the paper's tolerance** (a maximum within 4 px of the object), and
+#   strictly it is at the line, not safely above it (0.90 on the 24 images of a quick run; an
+#   8 px window gave about 0.81): its smooth blob sometimes peaks on the object's border or just
+#   outside. Both are printed; strict occlusion is asserted only far above chance (0.85).
 # - every method: deletion AUC lower than a random ranking's on the same images: met.
 # - every gradient method: rank correlation below 0.3 once all layers are randomized, **or the
 #   method is named as failing**: **SmoothGrad and Grad-CAM++ fail** (named below); saliency,
@@ -330,8 +336,10 @@ plt.show()
 
 # %%
 print(f"gradcam: pointing game {pointing['gradcam'].mean():.3f}")
-print(f"occlusion: pointing game {pointing['occlusion'].mean():.3f} (target 0.9)")
+print(f"occlusion: pointing game {pointing['occlusion'].mean():.3f} strict, "
+      f"{pointing_tol['occlusion'].mean():.3f} with {TOLERANCE} px tolerance (target 0.9)")
 assert pointing["gradcam"].mean() >= 0.9
+assert pointing_tol["occlusion"].mean() >= 0.9
 assert pointing["occlusion"].mean() >= 0.85
 for name in METHODS:
     assert deletion[name].auc.mean() < deletion["random"].auc.mean(), name
@@ -388,8 +396,8 @@ share = pd.DataFrame({
         k: metrics.energy_in_mask(a, wm_obj).mean() for k, a in clean_maps.items()},
     "watermark model: max in watermark": {
         k: metrics.pointing_game(a, wm_mask).mean() for k, a in hans_maps.items()},
-    "... within 4 px": {
-        k: metrics.pointing_game(a, wm_mask, tolerance=4).mean() for k, a in hans_maps.items()},
+    f"... within {TOLERANCE} px": {
+        k: metrics.pointing_game(a, wm_mask, tolerance=TOLERANCE).mean() for k, a in hans_maps.items()},
 })
 print(f"chance: watermark {metrics.chance_level(wm_mask).mean():.3f}, "
       f"object {metrics.chance_level(wm_obj).mean():.3f} of the image")
@@ -464,8 +472,8 @@ plt.show()
 # ## Exercises
 # 1. Deletion replaces pixels with a blurred copy. Run `metrics.deletion(..., baseline="grey")`
 #    for Grad-CAM and saliency. Does the ranking of the methods change?
-# 2. The pointing game counts a hit only on the object itself. With `tolerance=3` (pixels), how
-#    much do the gradient methods gain? Why do CAM-style methods not need it?
+# 2. Section 3 printed the pointing game strictly and with a 4 px tolerance. Which methods gain
+#    most from the tolerance? Why do CAM-style methods not need it?
 # 3. Run the randomization check only on the classifier (`layers=["logits"]`). Which methods
 #    change and which do not? Explain with the formula of each method.
 # 4. Using the numbers of section 8: which single score would have warned you about the watermark
@@ -476,7 +484,7 @@ plt.show()
 # 1. `{k: metrics.deletion(model, x, maps[k], y, steps=STEPS, baseline="grey").auc.mean() for k in
 #    ["gradcam", "saliency"]}`. Grey patches are themselves a shape the model can react to, so
 #    the absolute numbers change; a method that only beats random with one baseline is fragile.
-# 2. `metrics.pointing_game(maps["saliency"], m, tolerance=3).mean()`: gradient maxima often sit
+# 2. Compare `pointing` with `pointing_tol` (section 3): gradient maxima and occlusion peaks sit
 #    on the object's edge or just outside it (the gradient is large where a small change of the
 #    input changes the features, at contrast edges). CAM maps are smooth bumps centred on the
 #    object, so their maximum is inside anyway.
