@@ -16,8 +16,10 @@ from course_utils.data import fashion_mnist
 from course_utils.features import (
     class_visualization,
     diagonal_dominance,
+    high_frequency_share,
     natural_ratio,
     response_matrix,
+    shift_robustness,
     visualize,
 )
 
@@ -75,3 +77,19 @@ def test_class_pictures_are_classified_as_their_class(trained):
     vis = class_visualization(model, list(range(10)), steps=128, lr=0.1, progress=False)
     pred = model.predict(vis.pixels(), verbose=0).argmax(axis=1)
     assert pred.tolist() == list(range(10))
+
+
+def test_lucid_pictures_are_more_readable_than_naive_ones(trained, conv2_pictures):
+    """Readability, measured on the trained model (Olah et al. 2017): plain gradient ascent puts
+    most of the picture's energy in the highest frequencies (natural images: under 10%);
+    Lucid's parameterization and transformations do not, and its pictures keep their channel's
+    response when moved by two pixels."""
+    model, natural = trained
+    naive = visualize(model, "conv2", method="naive", progress=False)
+    hf_lucid = np.median(high_frequency_share(conv2_pictures.pixels()))
+    hf_naive = np.median(high_frequency_share(naive.pixels()))
+    hf_natural = np.median(high_frequency_share(natural[:64]))
+    assert hf_natural < hf_lucid < 0.5 * hf_naive, (hf_natural, hf_lucid, hf_naive)
+    robust = shift_robustness(model, conv2_pictures)
+    live = np.isfinite(robust)
+    assert live.sum() >= 14 and np.all(robust[live] > 0.8), robust

@@ -33,7 +33,13 @@ from course_utils.features.activations import (
 from course_utils.features.atlas import ChannelAtlas
 from course_utils.features.deepdream import deepdream
 from course_utils.features.param import LUCID, NAIVE, Param
-from course_utils.features.quality import diagonal_dominance, natural_ratio, response_matrix
+from course_utils.features.quality import (
+    diagonal_dominance,
+    high_frequency_share,
+    natural_ratio,
+    response_matrix,
+    shift_robustness,
+)
 from course_utils.features.transforms import Transforms
 from course_utils.features.visualize import Visualization, class_visualization, visualize
 
@@ -54,8 +60,10 @@ __all__ = [
     "default_layers",
     "depth_summary",
     "diagonal_dominance",
+    "high_frequency_share",
     "input_correlation",
     "natural_ratio",
     "response_matrix",
+    "shift_robustness",
     "visualize",
 ]

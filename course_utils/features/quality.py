@@ -6,7 +6,12 @@
 ``response_matrix`` / ``diagonal_dominance``
     the mean activation of channel ``c`` (rows) on the picture of channel ``p`` (columns): a
     channel's picture must excite that channel more than the other channels' pictures do, so
-    the diagonal of the matrix dominates its row.
+    the diagonal of the matrix dominates its row;
+``shift_robustness`` / ``high_frequency_share``
+    what makes a picture *readable* (Olah et al., Distill 2017): a picture that only works pixel
+    for pixel (an adversarial pattern) loses its channel's response when moved by two pixels,
+    and puts its energy in the highest spatial frequencies; a readable one keeps the response
+    and its energy is in coarser structure.
 """
 
 from __future__ import annotations
@@ -86,3 +91,63 @@ def natural_ratio(model: keras.Model, vis: Visualization, natural_images) -> np.
     own = np.diag(response_matrix(model, vis))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(nat > 0, own / np.maximum(nat, 1e-12), np.inf)
+
+
+def shift_robustness(model: keras.Model, vis: Visualization, shift: int = 2) -> np.ndarray:
+    """Share of each picture's own-channel response kept when it is moved by ``shift`` pixels.
+
+    The picture is rolled by ``shift`` pixels in each of the four directions; the result is the
+    mean response over the four moved copies divided by the response of the original (1 =
+    fully robust; near 0 or negative = the picture only works at its exact position).
+
+    Examples
+    --------
+    >>> import keras
+    >>> from course_utils.features.visualize import visualize
+    >>> m = keras.Sequential([keras.Input((None, None, 3)),
+    ...                       keras.layers.Conv2D(2, 3, activation="relu", name="c")])
+    >>> vis = visualize(m, "c", steps=4, size=16, progress=False)
+    >>> shift_robustness(m, vis).shape
+    (2,)
+    """
+    if vis.objective != "channel":
+        raise ValueError("shift_robustness compares channel pictures (objective='channel').")
+    if not isinstance(shift, (int, np.integer)) or shift < 1:
+        raise ValueError(f"shift must be a positive number of pixels, got {shift!r}.")
+    pics = vis.pixels()
+    n = len(pics)
+    moved = np.concatenate([np.roll(pics, s, axis=a) for a in (1, 2) for s in (shift, -shift)])
+    means = _channel_means(model, vis.layer, np.concatenate([pics, moved]))
+    own = means[np.arange(n), vis.units]
+    after = means[n:].reshape(4, n, -1)[:, np.arange(n), vis.units].mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(own > 0, after / np.maximum(own, 1e-12), np.nan)
+
+
+def high_frequency_share(pictures, cutoff: float = 0.5) -> np.ndarray:
+    """Share of each picture's spectral energy (mean removed) above ``cutoff`` x Nyquist.
+
+    ``pictures``: ``(N, H, W, C)``. White noise puts about 80% of its energy above half the
+    Nyquist frequency; natural photos put only a few percent there.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.normal(size=(1, 32, 32, 1))
+    >>> smooth = np.cumsum(np.cumsum(noise, axis=1), axis=2)
+    >>> bool(high_frequency_share(noise)[0] > 0.6 > high_frequency_share(smooth)[0])
+    True
+    """
+    p = np.asarray(pictures, dtype="float64")
+    if p.ndim != 4:
+        raise ValueError(f"Expected pictures (N, H, W, C), got shape {p.shape}.")
+    if not 0.0 < cutoff < 1.0:
+        raise ValueError(f"cutoff is a fraction of the Nyquist frequency in (0, 1), got {cutoff}.")
+    p = p - p.mean(axis=(1, 2), keepdims=True)
+    power = np.abs(np.fft.fft2(p, axes=(1, 2))) ** 2
+    fy = np.abs(np.fft.fftfreq(p.shape[1]))[:, None] / 0.5
+    fx = np.abs(np.fft.fftfreq(p.shape[2]))[None, :] / 0.5
+    high = (np.maximum(fy, fx) > cutoff)[None, :, :, None]
+    total = power.sum(axis=(1, 2, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, (power * high).sum(axis=(1, 2, 3)) / total, np.nan)

@@ -132,24 +132,24 @@ plt.show()
 
 
 # %%
-def high_freq_share(images):
-    """Fraction of the spectrum's energy above a quarter of the sampling frequency."""
-    g = images.mean(axis=-1)
-    g = g - g.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(g)) ** 2
-    f = np.abs(np.fft.fftfreq(g.shape[1]))
-    high = (f[:, None] > 0.25) | (f[None, :] > 0.25)
-    return (power[:, high].sum(axis=1) / power.sum(axis=(1, 2))).mean()
-
-
-hf_naive, hf_lucid = high_freq_share(naive.images), high_freq_share(lucid.images)
-print(f"high-frequency energy: naive {hf_naive:.2f}, lucid {hf_lucid:.2f}")
+# Two measurements of readability (course_utils.features.quality):
+# - the share of spectral energy above half the Nyquist frequency (white noise ~0.75, photos ~0.05)
+# - how much of its channel's response a picture keeps when moved by 2 pixels
+hf_naive = np.median(features.high_frequency_share(naive.images))
+hf_lucid = np.median(features.high_frequency_share(lucid.images))
+hf_photos = np.median(features.high_frequency_share(shapes.images))
+rob_naive = np.nanmedian(features.shift_robustness(shapes_model, naive))
+rob_lucid = np.nanmedian(features.shift_robustness(shapes_model, lucid))
+print(f"high-frequency energy: naive {hf_naive:.2f}, lucid {hf_lucid:.2f}, "
+      f"the dataset's images {hf_photos:.2f}")
+print(f"response kept after a 2 px shift: naive {rob_naive:.2f}, lucid {rob_lucid:.2f}")
 assert hf_lucid < hf_naive  # the Lucid pictures are smoother
 
 # %% [markdown]
 # **What to notice.** The naive pictures are grey noise with a faint pattern; the Lucid ones
 # show coloured strokes, corners and curves. The measured share of high-frequency energy says
-# the same thing as the eye. Both raise the objective; the difference is *which* of the many
+# the same thing as the eye, and the shift test says why it matters: a picture that only works
+# at its exact pixel position shows how to fool the channel, not what the channel looks for. Both raise the objective; the difference is *which* of the many
 # images with a high activation you end up with.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
