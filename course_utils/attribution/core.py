@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from course_utils import surgery
 from course_utils.models import registry
+from course_utils.surgery import compiled  # noqa: F401 - the methods call core.compiled
 
 #: Input pixels per compiled call when ``batch_size=None``: on CPUs the per-image time of a
 #: pass grows with the batch once activations leave the cache. MobileNetV2 at 224 px on 2 cores
@@ -385,20 +386,6 @@ def score(model: keras.Model, x, weights, offset, taps=None):
 # --------------------------------------------------------------------------------------------
 # Compiled-function cache and chunking
 # --------------------------------------------------------------------------------------------
-
-def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
-    """Return the compiled function cached for ``(model, key)``, building it once.
-
-    ``key`` holds the static options (method, layer, reduction); numbers that vary between
-    calls must be passed to the function as tensors so that it does not retrace.
-    """
-    per_model = surgery.model_cache(model, "_course_utils_compiled")
-    fn = per_model.get(key)
-    if fn is None:
-        fn = build()
-        per_model[key] = fn
-    return fn
-
 
 def chunks(n: int, batch_size: int) -> Iterator[slice]:
     """Slices ``[0:b], [b:2b], ...`` covering ``range(n)``."""

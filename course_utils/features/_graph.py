@@ -18,32 +18,11 @@ import tensorflow as tf
 from course_utils import surgery
 from course_utils.models.registry import info
 
-# --------------------------------------------------------------------------------------------
-# Compiled functions, one per (model, static options), traced once
-# --------------------------------------------------------------------------------------------
-
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def compiled(model: keras.Model, key: Hashable, build: Callable[[weakref.ref], Callable]):
-    """Return the compiled function cached for ``(model, key)``, building it on first use.
-
-    ``build`` receives a weak reference to the model (so the cache does not keep the model
-    alive) and returns a ``tf.function``.
-    """
-    per_model = _COMPILED.setdefault(model, {})
-    fn = per_model.get(key)
-    if fn is None:
-        fn = per_model[key] = build(weakref.ref(model))
-    return fn
-
-
-def clear_compiled(model: keras.Model | None = None) -> None:
-    """Forget the compiled functions of ``model`` (of every model when ``None``)."""
-    if model is None:
-        _COMPILED.clear()
-    else:
-        _COMPILED.pop(model, None)
+    """Return the compiled function cached for ``(model, key)`` (:func:`surgery.compiled`);
+    ``build`` receives a weak reference to the model and returns a ``tf.function``."""
+    return surgery.compiled(model, ("features", key), lambda: build(weakref.ref(model)))
 
 
 # --------------------------------------------------------------------------------------------
