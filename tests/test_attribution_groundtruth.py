@@ -1,4 +1,5 @@
-"""Every method localizes the object on a model trained on constructed ground truth.
+"""Every method localizes the object on models trained on constructed ground truth: a tiny
+squares model built here, and the course's own shapes CNN.
 
 The dataset (``conftest.square_dataset``): grey noise with one coloured square whose colour is
 the class, so the evidence for the class is exactly the square. Pointing game (Zhang et al.
@@ -50,3 +51,45 @@ def test_max_abs_saliency_is_the_documented_failure(squares):
     hit, chance = pointing_game(METHODS["saliency"](model, x, y), masks)
     signed, _ = pointing_game(METHODS["saliency"](model, x, y, reduce="sum"), masks)
     assert signed > hit
+
+
+# ------------------------------------------------------------------ the course's shapes model
+
+SHAPES_OPTIONS = {
+    "smoothgrad": {"n_samples": 16},
+    "integrated_gradients": {"steps": 32},
+    "occlusion": {"window": 12, "stride": 2},
+    "lime": {"n_samples": 200, "segmentation": "slic"},
+    "shap_gradients": {"n_samples": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def shapes_truth():
+    """24 correctly classified images of the course's shapes CNN (seed apart from its training
+    and test splits), with their object masks."""
+    from course_utils import data, models
+
+    model = models.shapes_cnn()
+    d = data.shapes(40, seed=2024)
+    ok = model.predict(d.images, verbose=0).argmax(axis=1) == d.labels
+    assert ok.mean() > 0.9
+    idx = np.flatnonzero(ok)[:24]
+    background = data.shapes(16, seed=99).images
+    return model, d.images[idx], d.labels[idx], d.masks[idx], background
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_points_at_the_object_on_the_shapes_cnn(name, shapes_truth):
+    """Strict pointing game (course_utils.metrics: the maximum on the object itself) at least
+    three times chance (the object's area, about 7% of the image) for every method."""
+    from course_utils import metrics
+
+    model, x, y, masks, background = shapes_truth
+    options = dict(SHAPES_OPTIONS.get(name, {}))
+    if name == "shap_gradients":
+        options["background"] = background
+    maps = METHODS[name](model, x, y, **options)
+    hit = metrics.pointing_game(maps, masks).mean()
+    chance = metrics.chance_level(masks).mean()
+    assert hit >= 3 * chance, f"{name}: {hit:.2f} hits, chance {chance:.2f}"
