@@ -93,3 +93,15 @@ def test_display_images_take_priority():
     shown = plotting.to_display(np.zeros((8, 8, 3)), display_images=np.full((8, 8, 3), 255,
                                                                              np.uint8))
     np.testing.assert_allclose(shown, 1.0)
+
+
+def test_show_panels_is_shown_once_in_a_notebook():
+    """With show=True the figure is drawn and not returned: a returned Figure would be displayed
+    a second time as the cell's result (every figure twice in the executed notebooks)."""
+    from course_utils.widgets import show_panels
+
+    maps = [None, np.random.default_rng(0).random((8, 8))]
+    assert show_panels(np.zeros((8, 8, 3)), maps, ["image", "map"]) is None
+    fig = show_panels(np.zeros((8, 8, 3)), maps, ["image", "map"], show=False)
+    assert [ax.get_title() for ax in fig.axes] == ["image", "map"]
+    assert len(fig.axes[1].images) == 2 and len(fig.axes[0].images) == 1  # overlay vs plain

@@ -147,9 +147,13 @@ def show_panels(
     signed
         ``None`` (decide from the data), a bool, or one per panel.
 
+    show
+        ``True``: draw the figure now and return ``None`` (returning it as well would make
+        Jupyter show it a second time as the cell's result); ``False``: return it undrawn.
+
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure, or None when ``show=True``
 
     Examples
     --------
@@ -193,4 +197,5 @@ def show_panels(
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     if show:
         plt.show()
+        return None
     return fig

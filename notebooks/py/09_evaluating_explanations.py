@@ -325,7 +325,7 @@ plt.show()
 # - Grad-CAM and occlusion: pointing-game accuracy at least 0.9 on correctly classified images.
 #   Grad-CAM meets it strictly (maximum on the object itself). **Occlusion (12 px window,
 #   stride 2) meets it with the paper's tolerance** (a maximum within 4 px of the object), and
-#   strictly it is at the line, not safely above it (0.90 on the 24 images of a quick run; an
+#   strictly it is at the line, not safely above it (0.896 on the 24 images of a quick run; an
 #   8 px window gave about 0.81): its smooth blob sometimes peaks on the object's border or just
 #   outside. Both are printed; strict occlusion is asserted only far above chance (0.85).
 # - every method: deletion AUC lower than a random ranking's on the same images: met.
