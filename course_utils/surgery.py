@@ -137,12 +137,19 @@ def find_layer(model: keras.Model, ref: LayerRef) -> keras.layers.Layer:
 def spatial_layers(model: keras.Model) -> list[tuple]:
     """Paths of all layers whose output is a 4-D feature map ``(N, H, W, C)``, in forward order.
 
-    Nested models themselves are skipped (their last layer is listed instead).
+    Nested models themselves are skipped (their last layer is listed instead). Cached on the
+    model (every CAM-style call asks), keyed by its layer list so that ``Sequential.add``
+    invalidates it.
     """
-    return [
-        path for path, layer in iter_layers(model)
-        if not _is_model(layer) and _output_rank(layer) == 4
-    ]
+    cache = model_cache(model, "_course_utils_layers")
+    key = tuple(id(la) for la in model.layers)
+    if cache.get("spatial_key") != key:
+        cache["spatial"] = tuple(
+            path for path, layer in iter_layers(model)
+            if not _is_model(layer) and _output_rank(layer) == 4
+        )
+        cache["spatial_key"] = key
+    return list(cache["spatial"])
 
 
 def last_spatial_layer(model: keras.Model) -> keras.layers.Layer:

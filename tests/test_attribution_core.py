@@ -209,3 +209,10 @@ def test_shap_local_smoothing_does_not_depend_on_batch_size(tiny, layer):
     kw = {"n_samples": 6, "local_smoothing": 0.1, "layer": layer, "background": images(2, seed=3)}
     np.testing.assert_allclose(shap_gradients(tiny, x, batch_size=4, **kw),
                                shap_gradients(tiny, x, batch_size=5, **kw), rtol=1e-4, atol=1e-6)
+
+
+def test_cached_spatial_layers_follow_sequential_add():
+    m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="first")])
+    assert surgery.last_spatial_layer(m).name == "first"
+    m.add(keras.layers.Conv2D(2, 3, name="second"))
+    assert surgery.last_spatial_layer(m).name == "second"
