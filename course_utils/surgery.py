@@ -224,7 +224,7 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
     Handles a plain ``Dense`` (``x @ kernel + bias``) and a separate ``Softmax`` or
     ``Activation`` layer (the identity)."""
     if isinstance(layer, keras.layers.Softmax) or type(layer) is keras.layers.Activation:
-        return lambda x, *a, **k: x
+        return _identity
     if (type(layer) is keras.layers.Dense and not getattr(layer, "lora_enabled", False)
             and getattr(layer, "quantization_mode", None) is None):
         def call(x, *args, **kwargs):
@@ -249,6 +249,10 @@ def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> C
         fn = build()
         per_model[key] = fn
     return fn
+
+
+def _identity(x, *args, **kwargs):
+    return x
 
 
 @dataclass
@@ -308,10 +312,6 @@ def _fold_replacements(model: keras.Model, skip: set[int]) -> dict[int, Callable
             out[id(conv)] = call
             out[id(bn)] = _identity
     return out
-
-
-def _identity(x, *args, **kwargs):
-    return x
 
 
 def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None, *,
