@@ -79,19 +79,20 @@ def cam(
     batch_size = job.batch_size
     path = core.feature_path(model, layer)
     dense = _gap_head(model, path)
-    kernel = np.asarray(dense.kernel.numpy(), "float32")  # (K, classes)
-    class_w = (job.weights @ kernel.T).astype("float32")  # (N, K): one-hot or +-1 rows
     size = job.x.shape[1:3]
 
     def build():
-        def fn(x, cw):
+        def fn(x, weights):
             seen = {}
             core.forward_scores(model, x, {path[-1]: lambda t: seen.setdefault("a", t)})
+            # (N, K) class weights, read from the variable in the graph. A NumPy product here
+            # would leave BLAS threads spinning on the cores the next chunk's convolutions need.
+            cw = tf.matmul(weights, tf.convert_to_tensor(dense.kernel), transpose_b=True)
             m = cam_map(seen["a"], cw)
             return core.upsample(tf.nn.relu(m) if relu else m, size)
 
         return core.tf_function(fn)
 
     fn = core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
-    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], class_w[sl]), fn, model)
+    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn, model)
     return core.as_float32(maps)
