@@ -1,15 +1,18 @@
 """Time every attribution method against its peers and its lower bound, on one model and input.
 
-    python -m benchmarks.attribution [--repeats 3] [--quick]
+    python -m benchmarks.attribution [--repeats 5] [--quick] [--only METHOD ...]
 
 Model: ``keras.applications.MobileNetV2(weights=None)`` at 224 px (random weights: timing does
 not need trained weights; nothing is downloaded). The lower bound of a method is the number of
-forward (F) or forward+backward (FB) passes it needs times the best per-image pass time,
-measured in the same run with a compiled function over several batch sizes. Peers:
+forward (F) or forward+backward (FB) passes it needs times the best per-image pass time (the
+median of ``--repeats`` at the best of several batch sizes), measured in the same run with a
+compiled function. Peers:
 tf-keras-vis (Saliency, SmoothGrad, Gradcam, Gradcam++, Scorecam), lime's ``explain_instance``
 with its defaults (classifier ``model.predict``), shap's ``GradientExplainer``, tf-explain when
-it imports. Every implementation gets one untimed warm-up call (tracing); the table shows the
-median of ``--repeats`` timed calls. Output: stdout and ``benchmarks/results/attribution.txt``.
+it imports. Every implementation gets one untimed warm-up call (tracing); then ours and the
+peers are called in alternation, ``--repeats`` rounds, and the table shows medians (of times,
+and of the peer / ours ratio within a round). Output: stdout and
+``benchmarks/results/attribution.txt``.
 """
 
 from __future__ import annotations
@@ -86,16 +89,19 @@ def pass_fns(model: keras.Model) -> dict[str, Callable]:
     return {"F": f, "FB": fb, "F*": ff, "FB*": ffb}
 
 
-def pass_times(fns, shape, repeats: int, sizes=(1, 2, 4, 8, 16, 32)) -> dict[str, float]:
-    """Best per-image time of each kind of pass over ``sizes`` batch sizes."""
-    best = dict.fromkeys(fns, np.inf)
+def pass_times(fns, shape, repeats: int, sizes=(1, 2, 4, 8, 16, 32)) -> tuple[dict, dict]:
+    """Best per-image time of each kind of pass over ``sizes`` batch sizes, as
+    ``(from the median of the repeats, from the fastest repeat)``."""
+    med = dict.fromkeys(fns, np.inf)
+    low = dict.fromkeys(fns, np.inf)
     rng = np.random.default_rng(0)
     for bs in sizes:
         x = tf.constant(rng.uniform(-1, 1, (bs,) + tuple(shape)), "float32")
         for kind, fn in fns.items():
             t = timed(lambda fn=fn, x=x: fn(x).numpy(), repeats, None)
-            best[kind] = min(best[kind], min(t) / bs)
-    return best
+            med[kind] = min(med[kind], statistics.median(t) / bs)
+            low[kind] = min(low[kind], min(t) / bs)
+    return med, low
 
 
 def build_cases(model, x, pixels, quick: bool) -> list[Case]:
@@ -124,6 +130,8 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
         (10, 16, 200, 50, 32) if quick else (25, 64, 1000, 200, 128))
     A = attribution
     cases = [
+        Case("saliency", 1, 1, "FB", lambda: A.saliency(model, x[:1], targets[:1]),
+             {"tf-keras-vis Saliency": (lambda: tkv_sal(score1, x[:1]), 1, "FB")}),
         Case("saliency", n_many, n_many, "FB", lambda: A.saliency(model, xm, targets[:n_many]),
              {"tf-keras-vis Saliency": (lambda: tkv_sal(score, xm), n_many, "FB")}),
         Case("smoothgrad", 2, 2 * sg, "FB",
@@ -140,6 +148,8 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
              lambda: A.occlusion(model, x[:1], targets[:1]),
              note="window 28, stride 14: 225 patches + 1"),
         Case("cam", n_many, n_many, "F", lambda: A.cam(model, xm, targets[:n_many])),
+        Case("gradcam", 1, 1, "FB", lambda: A.gradcam(model, x[:1], targets[:1]),
+             {"tf-keras-vis Gradcam": (lambda: tkv_cam(score1, x[:1], **tkv_layer), 1, "FB")}),
         Case("gradcam", n_many, n_many, "FB", lambda: A.gradcam(model, xm, targets[:n_many]),
              {"tf-keras-vis Gradcam": (
                  lambda: tkv_cam(score, xm, **tkv_layer),
@@ -166,7 +176,7 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
              warmup=lambda: A.shap_gradients(model, x[:1], targets[:1], background=x[2:6],
                                              n_samples=8)),
     ]
-    _add_tf_explain(cases, model, x, xm, targets, layer)
+    _add_tf_explain(cases, model, x, targets, layer)
     return cases
 
 
@@ -190,7 +200,7 @@ def _shap_peer(model, x, background, n):
     return _SHAP["e"].shap_values(x, nsamples=n, ranked_outputs=1, rseed=0)
 
 
-def _add_tf_explain(cases, model, x, xm, targets, layer):
+def _add_tf_explain(cases, model, x, targets, layer):
     try:
         from tf_explain.core.grad_cam import GradCAM
         from tf_explain.core.smoothgrad import SmoothGrad
@@ -199,21 +209,27 @@ def _add_tf_explain(cases, model, x, xm, targets, layer):
         cases[0].note = f"tf-explain not available ({type(err).__name__})"
         return
     t = int(targets[0])
-    by = {c.method: c for c in cases}
-    by["saliency"].peers["tf-explain VanillaGradients"] = (
-        lambda: VanillaGradients().explain((xm, None), model, class_index=t), len(xm), "FB")
-    by["smoothgrad"].peers["tf-explain SmoothGrad"] = (
-        lambda: SmoothGrad().explain((x[:2], None), model, class_index=t,
-                                     num_samples=by["smoothgrad"].passes // 2, noise=0.15),
-        by["smoothgrad"].passes, "FB")
-    by["gradcam"].peers["tf-explain GradCAM"] = (
-        lambda: GradCAM().explain((xm, None), model, class_index=t, layer_name=layer),
-        len(xm), "FB")
+    for case in cases:
+        n = case.images
+        if case.method == "saliency":
+            case.peers["tf-explain VanillaGradients"] = (
+                lambda n=n: VanillaGradients().explain((x[:n], None), model, class_index=t),
+                n, "FB")
+        elif case.method == "smoothgrad":
+            case.peers["tf-explain SmoothGrad"] = (
+                lambda n=n, s=case.passes // n: SmoothGrad().explain(
+                    (x[:n], None), model, class_index=t, num_samples=s, noise=0.15),
+                case.passes, "FB")
+        elif case.method == "gradcam":
+            case.peers["tf-explain GradCAM"] = (
+                lambda n=n: GradCAM().explain((x[:n], None), model, class_index=t,
+                                              layer_name=layer),
+                n, "FB")
 
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--only", nargs="*", help="methods to run")
     args = parser.parse_args(argv)
@@ -232,48 +248,64 @@ def main(argv=None) -> str:
     t_start = time.perf_counter()
     fns = pass_fns(model)
     shape = tuple(model.inputs[0].shape[1:])
-    best = pass_times(fns, shape, args.repeats)
+    best, low = pass_times(fns, shape, args.repeats)
+    single, _ = pass_times(fns, shape, args.repeats, sizes=(1,))
     cases = build_cases(model, x, pixels, args.quick)
     if args.only:
         cases = [c for c in cases if c.method in args.only]
     rows = []
-
-    def run(fn, warmup, kind):
-        """Timed calls, each followed by an adjacent per-image pass time (load drifts)."""
-        (warmup or fn)()
-        times, adjacent = [], []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-            near = pass_times(fns, shape, 1, sizes=(4, 8))
-            adjacent.append(near[kind])
-            for k in best:
-                best[k] = min(best[k], near[k])
-        return times, adjacent
-
     for case in cases:
-        t, adj = run(case.ours, case.warmup, case.kind)
-        rows.append((case, "course_utils", t, adj, case.passes, case.kind))
-        print(f"  {case.method}: {statistics.median(t):.2f} s", flush=True)
-        for name, (fn, passes, kind, *n_images) in case.peers.items():
-            try:
-                t, adj = run(fn, None, kind)
-            except Exception as err:  # noqa: BLE001 - a failing peer is reported, not fatal
-                print(f"  {name}: failed: {type(err).__name__}: {err}", flush=True)
-                rows.append((case, f"{name} [FAILED: {type(err).__name__}]", None, None,
-                             passes, kind, *n_images))
-                continue
-            rows.append((case, name, t, adj, passes, kind, *n_images))
-            print(f"  {name}: {statistics.median(t):.2f} s", flush=True)
-    text = _table(rows, best, args, time.perf_counter() - t_start)
+        rows += run_case(case, args.repeats, fns, shape, low)
+    text = _table(rows, best, low, single, args, time.perf_counter() - t_start)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     return text
 
 
-def _table(rows, best, args, elapsed) -> str:
+@dataclass
+class Row:
+    case: Case
+    impl: str
+    passes: int
+    kind: str
+    images: int
+    times: list = field(default_factory=list)
+    adjacent: list = field(default_factory=list)  # the model's per-image pass right after
+    failed: str = ""
+
+
+def run_case(case: Case, repeats: int, fns, shape, low) -> list[Row]:
+    """Ours and the peers in alternation: one untimed warm-up call each, then ``repeats``
+    rounds in which every implementation is called once, each call followed by one pass of
+    the model (``adjacent``), so that slow load drift hits all of them alike."""
+    impls = [(Row(case, "course_utils", case.passes, case.kind, case.images),
+              case.ours, case.warmup)]
+    for name, (fn, passes, kind, *n_images) in case.peers.items():
+        impls.append((Row(case, name, passes, kind, n_images[0] if n_images else case.images),
+                      fn, None))
+    for row, fn, warmup in impls:
+        try:
+            (warmup or fn)()
+        except Exception as err:  # noqa: BLE001 - a failing peer is reported, not fatal
+            row.failed = type(err).__name__
+            print(f"  {row.impl}: failed: {row.failed}: {err}", flush=True)
+    live = [(row, fn) for row, fn, _ in impls if not row.failed]
+    for _ in range(repeats):
+        for row, fn in live:
+            t0 = time.perf_counter()
+            fn()
+            row.times.append(time.perf_counter() - t0)
+            near_med, near_low = pass_times({row.kind: fns[row.kind]}, shape, 1, sizes=(4, 8))
+            row.adjacent.append(near_med[row.kind])
+            low[row.kind] = min(low[row.kind], near_low[row.kind])
+    for row, _ in live:
+        print(f"  {case.method} ({case.images}) {row.impl}: "
+              f"{statistics.median(row.times):.2f} s", flush=True)
+    return [row for row, _, _ in impls]
+
+
+def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [
         "Attribution benchmark: MobileNetV2 224x224, RANDOM WEIGHTS (weights=None; timing does "
@@ -282,38 +314,43 @@ def _table(rows, best, args, elapsed) -> str:
         f"at the end: {load}) | TF {tf.__version__} | Keras {keras.__version__} | repeats "
         f"{args.repeats}{' | QUICK sizes' if args.quick else ''} | "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | run {elapsed / 60:.1f} min",
-        f"best per-image pass in this run: forward {best['F'] * 1000:.1f} ms, forward+backward "
-        f"{best['FB'] * 1000:.1f} ms (compiled, batches of 1/2/4/8/16/32); with batch norms "
-        f"folded (the graph course_utils runs): {best['F*'] * 1000:.1f} ms and "
-        f"{best['FB*'] * 1000:.1f} ms. Our methods use their default batch_size (None: 4 images "
-        "at 224 px)",
+        f"best per-image pass (compiled, batches of 1/2/4/8/16/32; median of {args.repeats} "
+        f"at the best batch size): forward {best['F'] * 1000:.1f} ms, forward+backward "
+        f"{best['FB'] * 1000:.1f} ms; with batch norms folded (the graph course_utils runs): "
+        f"{best['F*'] * 1000:.1f} ms and {best['FB*'] * 1000:.1f} ms. Fastest single pass "
+        f"seen: {low['F'] * 1000:.1f} ms and {low['FB'] * 1000:.1f} ms. One image alone (no "
+        f"batch to share the cost; the rows with 1 image and 1 pass cannot go below it): "
+        f"{single['F'] * 1000:.1f} ms and {single['FB'] * 1000:.1f} ms. Our methods use their "
+        "default batch_size (None: 4 images at 224 px)",
         "bound = passes x best per-image pass of the model as given; ratio = median / bound; "
-        "fold = median / (passes x best folded pass), our overhead over the graph we run; "
-        "adj = median over repeats of time / (passes x the model's pass time measured right "
-        "after that call), which cancels slow load drift; vs ours = peer median / our median",
+        "low = fastest call / (passes x fastest pass seen); fold = median / (passes x best "
+        "folded pass), our overhead over the graph we run; adj = median over repeats of time / "
+        "(passes x the model's pass measured right after that call), which cancels slow load "
+        "drift; vs ours = median over rounds of peer time / our time in the same round "
+        "(implementations alternate within each round)",
         "",
         f"{'method':<22}{'implementation':<38}{'imgs':>5}{'passes':>10}{'median s':>10}"
-        f"{'min s':>8}{'bound s':>9}{'ratio':>7}{'fold':>6}{'adj':>6}{'vs ours':>9}",
+        f"{'bound s':>9}{'ratio':>7}{'low':>6}{'fold':>6}{'adj':>6}{'vs ours':>9}",
     ]
-    ours_median = {}
-    for case, impl, t, adj, passes, kind, *n_images in rows:
-        bound = passes * best[kind]
-        imgs = n_images[0] if n_images else case.images
-        head = f"{case.method:<22}{impl:<38}{imgs:>5}{passes:>7} {kind:<2}"
-        if t is None:
-            lines.append(f"{head}{'-':>10}{'-':>8}{bound:>9.2f}{'-':>7}{'-':>6}{'-':>6}{'-':>9}")
+    ours: list[float] = []
+    for row in rows:
+        bound = row.passes * best[row.kind]
+        head = f"{row.case.method:<22}{row.impl:<38}{row.images:>5}{row.passes:>7} {row.kind:<2}"
+        if row.impl == "course_utils":
+            ours = row.times
+        if row.failed:
+            lines.append(f"{head[:22]}{row.impl + ' [FAILED: ' + row.failed + ']':<38}"
+                         f"{head[60:]}{'-':>10}{bound:>9.2f}" + f"{'-':>6}" * 4 + f"{'-':>9}")
             continue
-        med = statistics.median(t)
-        adj_ratio = statistics.median(ti / (passes * a) for ti, a in zip(t, adj, strict=True))
-        if impl == "course_utils":
-            ours_median[case.method] = med
-            vs = ""
-        else:
-            vs = f"{med / ours_median[case.method]:.1f}x"
-        fold = med / (passes * best[kind + "*"])
-        lines.append(f"{head}{med:>10.2f}{min(t):>8.2f}{bound:>9.2f}{med / bound:>7.2f}"
-                     f"{fold:>6.2f}{adj_ratio:>6.2f}{vs:>9}")
-    notes = [f"  {c.method}: {c.note}" for c in {r[0].method: r[0] for r in rows}.values()
+        med = statistics.median(row.times)
+        adj = statistics.median(t / (row.passes * a)
+                                for t, a in zip(row.times, row.adjacent, strict=True))
+        paired = statistics.median(t / o for t, o in zip(row.times, ours, strict=True))
+        vs = "" if row.impl == "course_utils" else f"{paired:.1f}x"
+        lines.append(f"{head}{med:>10.2f}{bound:>9.2f}{med / bound:>7.2f}"
+                     f"{min(row.times) / (row.passes * low[row.kind]):>6.2f}"
+                     f"{med / (row.passes * best[row.kind + '*']):>6.2f}{adj:>6.2f}{vs:>9}")
+    notes = [f"  {c.method}: {c.note}" for c in {r.case.method: r.case for r in rows}.values()
              if c.note]
     notes.append("  Grad-CAM/CAM backpropagate only to the feature layer, so they can beat an "
                  "input-gradient FB bound.")
