@@ -34,15 +34,20 @@ from keras import ops
 _CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
-def _foldable_conv(layer) -> bool:
+def plain_conv(layer) -> bool:
+    """Whether ``layer`` is a standard 2-D convolution whose computation :func:`convolve`
+    reproduces (channels-last, no groups, not quantized or LoRA-adapted)."""
     return (
         type(layer) in _CONVS
         and layer.data_format == "channels_last"
         and getattr(layer, "groups", 1) == 1
-        and layer.activation in (None, keras.activations.linear)
         and getattr(layer, "quantization_mode", None) is None
         and not getattr(layer, "lora_enabled", False)
     )
+
+
+def _foldable_conv(layer) -> bool:
+    return plain_conv(layer) and layer.activation in (None, keras.activations.linear)
 
 
 def _foldable_bn(layer) -> bool:
@@ -108,16 +113,22 @@ def folded_call(conv, bn) -> Callable:
             shift = shift + bn.beta
         if conv.use_bias:
             shift = shift + conv.bias * scale
-        common = dict(strides=conv.strides, padding=conv.padding,
-                      data_format=conv.data_format, dilation_rate=conv.dilation_rate)
-        if isinstance(conv, keras.layers.DepthwiseConv2D):
-            k = conv.kernel * ops.reshape(scale, (1, 1, -1, conv.depth_multiplier))
-            y = ops.depthwise_conv(x, k, **common)
-        elif isinstance(conv, keras.layers.SeparableConv2D):
-            y = ops.separable_conv(x, conv.depthwise_kernel, conv.pointwise_kernel * scale,
-                                   **common)
-        else:
-            y = ops.conv(x, conv.kernel * scale, **common)
-        return y + shift
+        return convolve(conv, x, scale) + shift
 
     return call
+
+
+def convolve(conv, x, scale=None):
+    """``conv``'s convolution of ``x`` alone (no bias, no activation), its kernel multiplied by
+    ``scale`` (one factor per output channel) if given; ``conv`` passes :func:`plain_conv`."""
+    common = dict(strides=conv.strides, padding=conv.padding,
+                  data_format=conv.data_format, dilation_rate=conv.dilation_rate)
+    if isinstance(conv, keras.layers.DepthwiseConv2D):
+        k = conv.kernel
+        if scale is not None:
+            k = k * ops.reshape(scale, (1, 1, -1, conv.depth_multiplier))
+        return ops.depthwise_conv(x, k, **common)
+    if isinstance(conv, keras.layers.SeparableConv2D):
+        pk = conv.pointwise_kernel if scale is None else conv.pointwise_kernel * scale
+        return ops.separable_conv(x, conv.depthwise_kernel, pk, **common)
+    return ops.conv(x, conv.kernel if scale is None else conv.kernel * scale, **common)

@@ -217,12 +217,42 @@ def output_layer(model: keras.Model) -> keras.layers.Layer:
     return layer
 
 
-def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
-    """``f(x)``: ``layer`` without its activation, or None when that cannot be computed from
-    the outside (then :func:`course_utils.attribution.core.logits_mode` switches it off).
+def activation_name(layer: keras.layers.Layer) -> str:
+    """The name of ``layer``'s activation: its fused ``activation``'s ``__name__``,
+    ``"softmax"`` for a ``Softmax`` layer, ``"linear"`` when it has none.
 
-    Handles a plain ``Dense`` (``x @ kernel + bias``) and a separate ``Softmax`` or
-    ``Activation`` layer (the identity)."""
+    Examples
+    --------
+    >>> import keras
+    >>> activation_name(keras.layers.Dense(2, activation="sigmoid")), activation_name(
+    ...     keras.layers.Softmax()), activation_name(keras.layers.Flatten())
+    ('sigmoid', 'softmax', 'linear')
+    """
+    act = getattr(layer, "activation", None)
+    if act is None:
+        return "softmax" if isinstance(layer, keras.layers.Softmax) else "linear"
+    return getattr(act, "__name__", type(act).__name__)
+
+
+def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
+    """``f(x)``: ``layer`` without its activation, computed from its variables without touching
+    the layer, or None when that cannot be done from the outside (then
+    :func:`course_utils.attribution.core.logits_mode` switches the activation off).
+
+    Handles a plain ``Dense`` (``x @ kernel + bias``), a standard ``Conv2D``,
+    ``DepthwiseConv2D`` or ``SeparableConv2D`` (convolution + bias; see
+    :func:`course_utils.folding.plain_conv`), and a separate ``Softmax`` or ``Activation``
+    layer (the identity).
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> conv = keras.layers.Conv2D(2, 3, activation="relu")
+    >>> x = np.random.default_rng(0).normal(size=(1, 5, 5, 1)).astype("float32")
+    >>> y = conv(x)
+    >>> bool((np.asarray(pre_activation_call(conv)(x)) < 0).any()), bool((y >= 0).numpy().all())
+    (True, True)
+    """
     if isinstance(layer, keras.layers.Softmax) or type(layer) is keras.layers.Activation:
         return _identity
     if (type(layer) is keras.layers.Dense and not getattr(layer, "lora_enabled", False)
@@ -232,6 +262,12 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
             return y + layer.bias if layer.use_bias else y
 
         return call
+    if folding.plain_conv(layer):
+        def conv_call(x, *args, **kwargs):
+            y = folding.convolve(layer, x)
+            return y + layer.bias if layer.use_bias else y
+
+        return conv_call
     return None
 
 
@@ -315,7 +351,7 @@ def _fold_replacements(model: keras.Model, skip: set[int]) -> dict[int, Callable
 
 
 def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None, *,
-            logits: bool = False, fold: bool = True):
+            logits: bool = False, fold: bool = True, linear: Sequence[LayerRef] = ()):
     """Run ``model`` on ``inputs`` in inference mode, calling ``taps[layer](output)`` on the way.
 
     A tap receives the layer's output tensor; if it returns a tensor, that replaces the output
@@ -336,6 +372,10 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
     fold
         Fold ``conv -> batch norm`` pairs into one convolution (:mod:`course_utils.folding`):
         the same function, computed faster. Pairs whose convolution is tapped stay unfolded.
+    linear
+        Layers computed without their fused activation (:func:`pre_activation_call`), e.g. a
+        convolution's pre-ReLU output or a softmax layer's logits; the model is not changed, so
+        this is safe inside ``tf.function`` and from several threads.
 
     Returns
     -------
@@ -358,7 +398,19 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
         if id(layer) in resolved:
             raise ValueError(f"Layer {layer.name!r} is tapped twice; give one callback per layer.")
         resolved[id(layer)] = callback
-    replace = _fold_replacements(model, set(resolved)) if fold else {}
+    linearized = {}
+    for ref in linear:
+        layer = find_layer(model, ref)
+        call = pre_activation_call(layer)
+        if call is None:
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) cannot be computed without its "
+                "activation: that is possible for Dense, Conv2D, DepthwiseConv2D, "
+                "SeparableConv2D (channels last), Softmax and Activation layers."
+            )
+        linearized[id(layer)] = call
+    replace = _fold_replacements(model, set(resolved) | set(linearized)) if fold else {}
+    replace.update(linearized)
     if logits:
         head = output_layer(model)
         call = pre_activation_call(head)

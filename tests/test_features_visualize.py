@@ -103,6 +103,27 @@ def test_class_objective_uses_logits_and_leaves_model_unchanged(net):
     np.testing.assert_allclose(vis.scores, logits[[0, 1], [0, 2]], rtol=1e-4, atol=1e-5)
 
 
+def test_logits_and_warm_up_never_modify_the_model(monkeypatch):
+    """The pre-ReLU warm-up (a conv with a fused relu) and class logits (a Dense softmax) are
+    computed from the layers' variables: no activation is switched, even while tracing, so two
+    threads can visualize one model."""
+    original = keras.layers.Layer.__setattr__
+
+    def guard(self, name, value):
+        if name == "activation" and getattr(self, "built", False):
+            raise AssertionError(f"{self.name}.activation was set")
+        original(self, name, value)
+
+    model = _convnet("guarded")
+    for cls in (keras.layers.Conv2D, keras.layers.Dense):
+        monkeypatch.setattr(cls, "__setattr__", guard)
+    with pytest.raises(AssertionError, match="activation was set"):  # the guard works
+        model.get_layer("c1").activation = keras.activations.linear
+    vis = visualize(model, "c1", [0], warmup=3, **FAST)
+    cls_vis = class_visualization(model, [1], **FAST)
+    assert np.isfinite(vis.scores).all() and np.isfinite(cls_vis.scores).all()
+
+
 def test_neuron_and_layer_objectives(net):
     neuron = visualize(net, "c1", [1], objective="neuron", **FAST)
     layer = visualize(net, "c1", objective="layer", **FAST)

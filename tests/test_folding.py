@@ -155,3 +155,54 @@ def test_activation_swap_fallback_is_thread_safe():
         "ab,bc->ac", output_shape=3, bias_axes="c")(z))
     logit_model.layers[-1].set_weights(head.get_weights())
     np.testing.assert_allclose(attribution.saliency(logit_model, x, 1), want, rtol=1e-4)
+
+
+def _activated(linear: bool):
+    """The same weights with fused activations on (relu / relu6 / softmax) or all off."""
+    keras.utils.set_random_seed(5)
+    act = (lambda name: None) if linear else (lambda name: name)
+    inp = keras.Input((10, 10, 3))
+    z = keras.layers.Conv2D(4, 3, activation=act("relu"), name="c")(inp)
+    z = keras.layers.DepthwiseConv2D(3, use_bias=False, activation=act("relu6"), name="dw")(z)
+    z = keras.layers.SeparableConv2D(5, 3, padding="same", activation=act("relu"), name="sep")(z)
+    z = keras.layers.Conv2D(5, 1, name="lin")(z)  # no activation, folded with its batch norm
+    z = keras.layers.BatchNormalization(name="bn")(z)
+    z = keras.layers.GlobalAveragePooling2D()(z)
+    model = keras.Model(inp, keras.layers.Dense(3, activation=act("softmax"), name="d")(z))
+    _randomize_bn(model)
+    return model
+
+
+def test_forward_linear_computes_layers_without_their_activation():
+    """Checked against the same weights built without activations; nothing is modified."""
+    model, plain = _activated(False), _activated(True)
+    plain.set_weights(model.get_weights())
+    x = _x(2, size=10)
+    names = ["c", "dw", "sep", "lin", "d"]
+    seen = {}
+
+    def record(name):
+        return lambda t: seen.setdefault(name, t)
+
+    out = surgery.forward(model, tf.constant(x), {n: record(n) for n in names}, linear=names)
+    expected = keras.Model(plain.input, [plain.get_layer(n).output for n in names])(x)
+    for n, e in zip(names, expected, strict=True):
+        np.testing.assert_allclose(seen[n], e, rtol=1e-4, atol=1e-5, err_msg=n)
+    np.testing.assert_allclose(out, plain(x), rtol=1e-4, atol=1e-5)
+    assert np.any(np.asarray(seen["c"]) < 0)  # the relu really was left out
+    # an untapped linear conv before a batch norm is not folded away with it
+    np.testing.assert_allclose(surgery.forward(model, x, linear=["lin"]), model(x), rtol=1e-4,
+                               atol=1e-6)
+    # the activated model is untouched: compiled, it still applies its activations
+    assert model.get_layer("c").activation is keras.activations.relu
+    fn = tf.function(lambda x: surgery.forward_with(model, x, ["c"]), autograph=False)
+    probs, (c,) = fn(tf.constant(x))
+    assert float(tf.reduce_min(c)) >= 0.0
+    np.testing.assert_allclose(tf.reduce_sum(probs, -1), np.ones(2), rtol=1e-5)
+
+
+def test_forward_linear_rejects_a_layer_it_cannot_compute():
+    inp = keras.Input((6, 3))
+    model = keras.Model(inp, keras.layers.Conv1D(2, 3, activation="relu", name="c1d")(inp))
+    with pytest.raises(ValueError, match=r"'c1d' \(Conv1D\).*Dense, Conv2D"):
+        surgery.forward(model, np.zeros((1, 6, 3), "float32"), linear=["c1d"])

@@ -66,15 +66,6 @@ class Head:
         return self.swappable or self.activation not in _PROBABILITY_ACTIVATIONS
 
 
-def _activation_name(layer: keras.layers.Layer) -> str:
-    act = getattr(layer, "activation", None)
-    if act is None:
-        if isinstance(layer, keras.layers.Softmax):
-            return "softmax"
-        return "linear"
-    return getattr(act, "__name__", type(act).__name__)
-
-
 def head(model: keras.Model) -> Head:
     """Describe the model's output layer (cached).
 
@@ -90,7 +81,7 @@ def head(model: keras.Model) -> Head:
     if "head" in cache:
         return cache["head"]
     layer = surgery.output_layer(model)
-    name = _activation_name(layer)
+    name = surgery.activation_name(layer)
     n_out = int(model.outputs[0].shape[-1])
     swappable = isinstance(layer, keras.layers.Softmax) or (
         hasattr(layer, "activation") and layer.activation is not None
@@ -107,8 +98,8 @@ def logits_mode(model: keras.Model) -> Iterator[None]:
 
     Wrap every call of a compiled function that traces the model. For the usual heads (a plain
     ``Dense`` layer, a ``Softmax`` or ``Activation`` layer) :func:`forward_scores` computes the
-    logit in the graph itself and nothing is changed here. Other layers (a convolution with a
-    softmax, say) have their activation switched off for the block, under a lock, so that two
+    logit in the graph itself and nothing is changed here. Other layers (an ``EinsumDense`` with
+    a softmax, say) have their activation switched off for the block, under a lock, so that two
     threads explaining the same model do not see each other's swap; the model is restored on
     exit.
     """

@@ -6,7 +6,7 @@ Nothing here is specific to one method; every module of the package uses it.
 
 from __future__ import annotations
 
-import contextlib
+import warnings
 import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -73,8 +73,9 @@ class _Stop(Exception):
     """Raised by a tap once every requested activation is recorded (ends the forward pass)."""
 
 
-def forward_until(model: keras.Model, x, paths: Sequence[tuple]) -> list:
-    """Activations of ``paths`` from one forward pass that stops after the last of them.
+def forward_until(model: keras.Model, x, paths: Sequence[tuple], linear: Sequence = ()) -> list:
+    """Activations of ``paths`` from one forward pass that stops after the last of them;
+    ``linear``: layers computed without their activation (see :func:`read_linear`).
 
     Works eagerly and inside ``tf.function`` (the layers after the last requested one are then
     never traced, so visualizing ``block1_conv1`` of VGG16 does not pay for ``block5``).
@@ -94,36 +95,46 @@ def forward_until(model: keras.Model, x, paths: Sequence[tuple]) -> list:
         return tap
 
     try:
-        surgery.forward(model, x, {layer: make(layer) for layer in layers})
+        surgery.forward(model, x, {layer: make(layer) for layer in layers}, linear=linear)
     except _Stop:
         pass
     return [got[id(path[-1])] for path in paths]
 
 
-@contextlib.contextmanager
-def linear_activation(layer: keras.layers.Layer, names=("softmax", "sigmoid")):
-    """Temporarily replace a layer's fused ``activation`` (if its name is in ``names``) with the
-    identity: softmax/sigmoid -> logits; relu -> pre-activation.
+PROBABILITY = ("softmax", "sigmoid")
 
-    Used only while a function is traced, so the compiled graph keeps the swap and the model
-    itself is left unchanged.
+
+def read_linear(path: tuple, names: Sequence[str] = PROBABILITY) -> tuple:
+    """The layers to compute without their activation when ``path``'s output is optimized.
+
+    ``(path[-1],)`` when its activation is one of ``names`` (softmax or sigmoid: optimize
+    logits, whose gradients do not saturate; ``"relu"`` for the pre-ReLU warm-up) and
+    :func:`course_utils.surgery.pre_activation_call` computes the layer without it from its
+    variables, so the model is never modified (safe in ``tf.function`` and across threads);
+    otherwise ``()``, with a warning when probabilities must be optimized instead of logits.
     """
-    act = getattr(layer, "activation", None)
-    swap = act is not None and getattr(act, "__name__", "") in set(names)
-    if swap:
-        layer.activation = keras.activations.linear
-    try:
-        yield swap
-    finally:
-        if swap:
-            layer.activation = act
+    layer = path[-1]
+    name = surgery.activation_name(layer)
+    if name not in names:
+        return ()
+    if surgery.pre_activation_call(layer) is not None:
+        return (layer,)
+    if name in PROBABILITY:
+        warnings.warn(
+            f"Layer {layer.name!r} ({type(layer).__name__}) cannot be computed without its "
+            f"{name}: optimizing probabilities, whose gradients saturate. A Dense or Conv2D "
+            "layer with the activation (or a separate Softmax layer) gives logits.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return ()
 
 
 def _is_relu(layer: keras.layers.Layer) -> bool:
     if isinstance(layer, keras.layers.ReLU):
         return layer.max_value is None and not layer.negative_slope and not layer.threshold
     if isinstance(layer, keras.layers.Activation):
-        return getattr(layer.activation, "__name__", "") == "relu"
+        return surgery.activation_name(layer) == "relu"
     return False
 
 
@@ -149,30 +160,18 @@ def pre_relu(model: keras.Model, path: tuple) -> tuple[tuple, bool]:
     """Where to read a layer's activation *before* its ReLU, for optimization.
 
     Returns ``(path, fused)``: for a separate ``ReLU`` layer, the layer that feeds it and
-    ``False``; for a layer with a fused ``relu`` activation, the layer itself and ``True`` (swap
-    the activation with :func:`linear_activation` while tracing); otherwise ``None`` and
-    ``False`` (no ReLU to look behind).
+    ``False``; for a layer with a fused ``relu`` activation that can be computed without it
+    (:func:`read_linear` with ``"relu"``), the layer itself and ``True``; otherwise ``None``
+    and ``False`` (no ReLU to look behind).
     """
     if _is_relu(path[-1]):
         prev = producer_path(model, path)
         if prev is not None:
             return prev, False
-    if getattr(getattr(path[-1], "activation", None), "__name__", "") == "relu":
+    if (surgery.activation_name(path[-1]) == "relu"
+            and surgery.pre_activation_call(path[-1]) is not None):
         return path, True
     return None, False
-
-
-def logit_path(model: keras.Model) -> tuple:
-    """Path of the layer whose output (with its softmax/sigmoid removed) gives the logits."""
-    entries = [p for p, layer in surgery.iter_layers(model) if not isinstance(layer, keras.Model)]
-    if not entries:
-        raise ValueError(f"Model {model.name!r} has no layers.")
-    last = entries[-1]
-    layer = last[-1]
-    is_act = isinstance(layer, (keras.layers.Softmax, keras.layers.Activation))
-    if is_act and len(entries) > 1:
-        return entries[-2]
-    return last
 
 
 # --------------------------------------------------------------------------------------------

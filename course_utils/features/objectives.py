@@ -72,7 +72,7 @@ def target(model: keras.Model, kind: str, layer=None, units=None) -> Target:
     if kind not in KINDS:
         raise ValueError(f"Unknown objective {kind!r}; choose one of {', '.join(KINDS)}.")
     if kind == "class":
-        path = _graph.logit_path(model)
+        path = surgery.find_path(model, surgery.output_layer(model))  # read as logits
     else:
         if layer is None:
             raise ValueError(f"Objective {kind!r} needs a layer.")

@@ -123,19 +123,19 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
     # ReLU: for the first `warmup` steps its pre-activation is maximized (a dead ReLU has no
     # gradient; this is what Lucid's redirected ReLU amounts to for a mean objective), after
     # that relu(pre-activation), which is exactly the layer's output.
-    opt_path, swap, has_relu = tgt.path, ("softmax", "sigmoid"), False
+    opt_path, names, has_relu = tgt.path, _graph.PROBABILITY, False
     if tgt.kind in ("channel", "neuron"):
         pre, fused = _graph.pre_relu(model, tgt.path)
         if pre is not None:
             opt_path, has_relu = pre, True
-            swap = swap + (("relu",) if fused else ())
+            names = names + (("relu",) if fused else ())
+    linear = _graph.read_linear(opt_path, names)
 
     def build(mref):
         def scores_of(p, draws, units, warm):
             img = param.to_image(p, size[0], size[1], c)
             x = img if identity else tfm.apply(img, draws, out_hw)
-            with _graph.linear_activation(opt_path[-1], swap):
-                (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [opt_path])
+            (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [opt_path], linear)
             if has_relu:  # pre-activation while warming up, else relu: max(act, floor)
                 act = tf.maximum(act, tf.where(warm, tf.float32.min, 0.0))
             return objectives.score(tgt.kind, act, units), img
@@ -192,6 +192,7 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
 def _final(model, tgt: objectives.Target, c: int):
     """Compiled: objective of finished pictures ``[0, 1]`` on the layer's real output."""
     imap = _graph.input_map(model)
+    linear = _graph.read_linear(tgt.path)
 
     def build(mref):
         @tf.function(
@@ -201,8 +202,8 @@ def _final(model, tgt: objectives.Target, c: int):
             ]
         )
         def final(images, units):
-            with _graph.linear_activation(tgt.layer):
-                (act,) = _graph.forward_until(mref(), imap(images * imap.pixel_max), [tgt.path])
+            (act,) = _graph.forward_until(mref(), imap(images * imap.pixel_max), [tgt.path],
+                                          linear)
             return objectives.score(tgt.kind, act, units)
 
         return final
