@@ -29,6 +29,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import course_utils.config  # noqa: E402 - before TensorFlow, as in the lessons (CPU kernels)
+
+# isort: split
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -311,7 +315,8 @@ def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
         "Attribution benchmark: MobileNetV2 224x224, RANDOM WEIGHTS (weights=None; timing does "
         "not need trained weights)",
         f"{platform.node()} | {os.cpu_count()} CPU cores shared with other jobs (load average "
-        f"at the end: {load}) | TF {tf.__version__} | Keras {keras.__version__} | repeats "
+        f"at the end: {load}) | TF {tf.__version__} (oneDNN kernels: "
+        f"{course_utils.config.onednn_enabled()}) | Keras {keras.__version__} | repeats "
         f"{args.repeats}{' | QUICK sizes' if args.quick else ''} | "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | run {elapsed / 60:.1f} min",
         f"best per-image pass (compiled, batches of 1/2/4/8/16/32; median of {args.repeats} "

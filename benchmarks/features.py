@@ -32,6 +32,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import course_utils.config  # noqa: E402 - before TensorFlow, as in the lessons (CPU kernels)
+
+# isort: split
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -154,7 +158,8 @@ def main(argv=None) -> str:
         f"Feature-visualization benchmark: VGG16 (include_top=False), {args.size}x{args.size}, "
         "RANDOM WEIGHTS (weights=None; timing does not need trained weights)",
         f"{platform.node() or 'host'} | {os.cpu_count()} CPU cores (shared) | "
-        f"TF {tf.__version__} | Keras {keras.__version__} | steps {args.steps} | "
+        f"TF {tf.__version__} (oneDNN kernels: {course_utils.config.onednn_enabled()}) | "
+        f"Keras {keras.__version__} | steps {args.steps} | "
         f"repeats {args.repeats} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | "
         f"run {(time.time() - started) / 60:.1f} min"
         + (" | QUICK" if args.quick else ""),

@@ -12,6 +12,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import course_utils  # noqa: E402, F401 - before TensorFlow, as in the lessons (CPU kernels)
+
+# isort: split
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -96,6 +96,7 @@ def check() -> dict:
         "keras": keras.__version__,
         "numpy": np.__version__,
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "onednn_cpu_kernels": config.onednn_enabled(),
         "COURSE_OFFLINE": config.offline(),
         "data_dir": str(config.data_dir()),
         "imagenet_weights_cached": {n: models.weights_cached(n) for n in models.SPECS},

@@ -66,3 +66,20 @@ def quick() -> bool:
     """True when ``COURSE_QUICK`` is set: notebooks use fewer steps and samples (CI runs),
     through the same code path."""
     return os.environ.get("COURSE_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN CPU kernels (``course_utils`` turns them on when it is
+    imported before TensorFlow; see ``course_utils/__init__.py``); None when this TensorFlow
+    does not say. Imports TensorFlow.
+
+    Examples
+    --------
+    >>> onednn_enabled() in (True, False, None)
+    True
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())

@@ -34,3 +34,41 @@ def test_module_entry_point_prints_the_report():
     out = subprocess.run([sys.executable, "-m", "course_utils", "check"], capture_output=True,
                          text=True, timeout=300, check=True).stdout
     assert "tensorflow" in out and "imagenet_weights_cached" in out
+
+
+_KERNELS = """
+import sys
+from course_utils import config
+import keras, numpy as np
+from course_utils.attribution import saliency
+keras.utils.set_random_seed(0)
+inp = keras.Input((32, 32, 3))
+z = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
+z = keras.layers.DepthwiseConv2D(3, activation="relu")(z)
+z = keras.layers.GlobalAveragePooling2D()(z)
+model = keras.Model(inp, keras.layers.Dense(3)(z))
+x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+np.save(sys.argv[1], saliency(model, x, [0, 2], reduce="sum"))
+print(config.onednn_enabled())
+"""
+
+
+def test_onednn_kernels_are_on_by_default_and_agree_with_the_default_kernels(tmp_path):
+    """course_utils turns TensorFlow's oneDNN CPU kernels on unless TF_ENABLE_ONEDNN_OPTS says
+    otherwise; the gradients are the same to float32 round-off either way."""
+    import os
+
+    import numpy as np
+
+    runs = {}
+    for setting in (None, "0"):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if setting is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
+        out = tmp_path / f"{setting}.npy"
+        proc = subprocess.run([sys.executable, "-c", _KERNELS, str(out)], env=env,
+                              capture_output=True, text=True, timeout=300, check=True)
+        runs[setting] = (proc.stdout.strip().splitlines()[-1], np.load(out))
+    assert runs[None][0] == "True" and runs["0"][0] == "False"
+    np.testing.assert_allclose(runs[None][1], runs["0"][1], rtol=1e-4, atol=1e-6)
+    assert np.abs(runs[None][1]).max() > 1e-3  # a real gradient, not zeros
