@@ -326,7 +326,8 @@ def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
         f"seen: {low['F'] * 1000:.1f} ms and {low['FB'] * 1000:.1f} ms. One image alone (no "
         f"batch to share the cost; the rows with 1 image and 1 pass cannot go below it): "
         f"{single['F'] * 1000:.1f} ms and {single['FB'] * 1000:.1f} ms. Our methods use their "
-        "default batch_size (None: 4 images at 224 px)",
+        f"default batch_size (None: {attribution.core.auto_batch_size((224, 224, 3), True)} "
+        "images at 224 px)",
         "bound = passes x best per-image pass of the model as given; ratio = median / bound; "
         "low = fastest call / (passes x fastest pass seen); fold = median / (passes x best "
         "folded pass), our overhead over the graph we run; adj = median over repeats of time / "

@@ -206,3 +206,30 @@ def test_forward_linear_rejects_a_layer_it_cannot_compute():
     model = keras.Model(inp, keras.layers.Conv1D(2, 3, activation="relu", name="c1d")(inp))
     with pytest.raises(ValueError, match=r"'c1d' \(Conv1D\).*Dense, Conv2D"):
         surgery.forward(model, np.zeros((1, 6, 3), "float32"), linear=["c1d"])
+
+
+def test_small_chunks_run_unfolded_and_agree_with_folded_ones(bn_model, monkeypatch):
+    """Chunks of fewer than FOLD_MIN_ROWS rows run a graph traced in surgery.unfolded(), where
+    the batch norms are called; the maps are the same as from folded chunks."""
+    x = _x(5)
+    assert core.FOLD_MIN_ROWS > 1
+    folded = attribution.saliency(bn_model, x, 0, batch_size=5)
+    small = attribution.saliency(bn_model, x, 0, batch_size=1)
+    np.testing.assert_allclose(small, folded, rtol=1e-4, atol=1e-6)
+    called = []
+    original = keras.layers.BatchNormalization.call
+
+    def spy(self, *args, **kwargs):
+        called.append(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.layers.BatchNormalization, "call", spy)
+    surgery.forward(bn_model, x)
+    assert called == ["bn4"]  # the one batch norm that cannot be folded
+    called.clear()
+    with surgery.unfolded():
+        surgery.forward(bn_model, x)
+    assert sorted(called) == ["bn1", "bn2", "bn3", "bn4"]
+    called.clear()
+    surgery.forward(bn_model, x)  # the block ended
+    assert called == ["bn4"]

@@ -32,11 +32,13 @@ from course_utils import surgery
 from course_utils.models import registry
 from course_utils.surgery import compiled  # noqa: F401 - the methods call core.compiled
 
-#: Input pixels per compiled call when ``batch_size=None``: on CPUs the per-image time of a
-#: pass grows with the batch once activations leave the cache. MobileNetV2 at 224 px on 2 cores
-#: (median ms per image, batches of 1/2/4/8/16): forward 24/16/15/18/21, forward+backward
-#: 53/42/38/46/50. So chunks hold 4 images at 224 px, and more for smaller images.
-PIXELS_PER_CHUNK = {"backward": 4 * 224 * 224, "forward": 4 * 224 * 224}
+#: Input pixels per compiled call when ``batch_size=None``. MobileNetV2 at 224 px on 2 cores
+#: with TensorFlow's oneDNN kernels (which ``course_utils`` turns on), median ms per image for
+#: batches of 1/2/4/8/16, two runs: forward 53/15/11.5/9.8/9.5 and 53/13/10.8/9.3/9.2,
+#: forward+backward 76/33/26/22/22 and 65/27/22/19/17. (Without oneDNN the per-image time grew
+#: past 4 images: forward 24/16/15/18/21, forward+backward 53/42/38/46/50.) So chunks hold 8
+#: images at 224 px, and more for smaller images.
+PIXELS_PER_CHUNK = {"backward": 8 * 224 * 224, "forward": 8 * 224 * 224}
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -576,17 +578,28 @@ def relaxed_spec(value) -> tf.TensorSpec:
     return tf.TensorSpec(shape, t.dtype)
 
 
+#: Chunks with fewer rows than this run a graph traced without batch-norm folding
+#: (:func:`course_utils.surgery.unfolded`: for one image folding costs more than it saves).
+FOLD_MIN_ROWS = 4
+
+
 def tf_function(fn: Callable) -> Callable:
-    """``tf.function`` as every method uses it: traced once, on the first call, with a
-    signature whose batch axis is open (:func:`relaxed_spec`), so that the last, smaller chunk
-    or a different number of samples does not retrace the model."""
+    """``tf.function`` as every method uses it: traced on the first call, with a signature
+    whose batch axis is open (:func:`relaxed_spec`), so that the last, smaller chunk or a
+    different number of samples does not retrace the model. At most two graphs per input
+    shape: one for chunks of :data:`FOLD_MIN_ROWS` rows or more (batch norms folded), one for
+    smaller ones (not folded)."""
     traced: dict = {}
 
     def call(*args):
         specs = tuple(relaxed_spec(a) for a in args)
-        key = tuple((tuple(sp.shape.as_list()), sp.dtype) for sp in specs)
+        small = int(tf.shape(args[0])[0]) < FOLD_MIN_ROWS
+        key = (tuple((tuple(sp.shape.as_list()), sp.dtype) for sp in specs), small)
         if key not in traced:  # a new image size (models that accept any size)
             traced[key] = tf.function(fn, input_signature=list(specs), autograph=False)
+        if small:
+            with surgery.unfolded():  # applies while the graph is traced (first call)
+                return traced[key](*args)
         return traced[key](*args)
 
     return call
