@@ -11,8 +11,11 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's oneDNN CPU kernels, opt-in for the course (course_utils/__init__.py): the
+# tables in benchmarks/results/ were measured with them; TF_ENABLE_ONEDNN_OPTS=0 to compare.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import course_utils  # noqa: E402, F401 - before TensorFlow, as in the lessons (CPU kernels)
+import course_utils  # noqa: E402, F401
 
 # isort: split
 

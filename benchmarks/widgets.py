@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's oneDNN CPU kernels, opt-in for the course (course_utils/__init__.py): the
+# tables in benchmarks/results/ were measured with them; TF_ENABLE_ONEDNN_OPTS=0 to compare.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 

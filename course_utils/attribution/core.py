@@ -28,17 +28,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils import surgery
+from course_utils import config, surgery
 from course_utils.models import registry
 from course_utils.surgery import compiled  # noqa: F401 - the methods call core.compiled
 
-#: Input pixels per compiled call when ``batch_size=None``. MobileNetV2 at 224 px on 2 cores
-#: with TensorFlow's oneDNN kernels (which ``course_utils`` turns on), median ms per image for
-#: batches of 1/2/4/8/16, two runs: forward 53/15/11.5/9.8/9.5 and 53/13/10.8/9.3/9.2,
-#: forward+backward 76/33/26/22/22 and 65/27/22/19/17. (Without oneDNN the per-image time grew
-#: past 4 images: forward 24/16/15/18/21, forward+backward 53/42/38/46/50.) So chunks hold 8
-#: images at 224 px, and more for smaller images.
-PIXELS_PER_CHUNK = {"backward": 8 * 224 * 224, "forward": 8 * 224 * 224}
+#: Images of 224 x 224 px per compiled call when ``batch_size=None`` (more for smaller
+#: images), without and with TensorFlow's oneDNN kernels. MobileNetV2 at 224 px on 2 cores,
+#: median ms per image for batches of 1/2/4/8/16. Default kernels: forward 24/16/15/18/21,
+#: forward+backward 53/42/38/46/50. oneDNN, two runs: forward 53/15/11.5/9.8/9.5 and
+#: 53/13/10.8/9.3/9.2, forward+backward 76/33/26/22/22 and 65/27/22/19/17.
+IMAGES_PER_CHUNK = {False: 4, True: 8}
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -324,8 +323,9 @@ _WARNED: weakref.WeakSet = weakref.WeakSet()
 
 
 def auto_batch_size(shape: tuple, backward: bool) -> int:
-    """Rows per compiled call for images of ``shape = (H, W, C)``; see :data:`PIXELS_PER_CHUNK`."""
-    budget = PIXELS_PER_CHUNK["backward" if backward else "forward"]
+    """Rows per compiled call for images of ``shape = (H, W, C)``; see :data:`IMAGES_PER_CHUNK`."""
+    del backward  # the same budget measured best for forward and backward passes
+    budget = IMAGES_PER_CHUNK[bool(config.onednn_enabled())] * 224 * 224
     return int(np.clip(budget // max(1, shape[0] * shape[1]), 1, 256))
 
 
