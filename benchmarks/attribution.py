@@ -32,15 +32,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # tables in benchmarks/results/ were measured with them; TF_ENABLE_ONEDNN_OPTS=0 to compare.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import course_utils.config  # noqa: E402
-
-# isort: split
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_utils import attribution, surgery  # noqa: E402
+from course_utils import attribution, config, surgery  # noqa: E402
 from course_utils.models import registry  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "attribution.txt"
@@ -319,7 +315,7 @@ def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
         "not need trained weights)",
         f"{platform.node()} | {os.cpu_count()} CPU cores shared with other jobs (load average "
         f"at the end: {load}) | TF {tf.__version__} (oneDNN kernels: "
-        f"{course_utils.config.onednn_enabled()}) | Keras {keras.__version__} | repeats "
+        f"{config.onednn_enabled()}) | Keras {keras.__version__} | repeats "
         f"{args.repeats}{' | QUICK sizes' if args.quick else ''} | "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | run {elapsed / 60:.1f} min",
         f"best per-image pass (compiled, batches of 1/2/4/8/16/32; median of {args.repeats} "
@@ -329,7 +325,7 @@ def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
         f"seen: {low['F'] * 1000:.1f} ms and {low['FB'] * 1000:.1f} ms. One image alone (no "
         f"batch to share the cost; the rows with 1 image and 1 pass cannot go below it): "
         f"{single['F'] * 1000:.1f} ms and {single['FB'] * 1000:.1f} ms. Our methods use their "
-        f"default batch_size (None: {attribution.core.auto_batch_size((224, 224, 3), True)} "
+        f"default batch_size (None: {attribution.core.auto_batch_size((224, 224, 3))} "
         "images at 224 px)",
         "bound = passes x best per-image pass of the model as given; ratio = median / bound; "
         "low = fastest call / (passes x fastest pass seen); fold = median / (passes x best "

@@ -35,14 +35,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # tables in benchmarks/results/ were measured with them; TF_ENABLE_ONEDNN_OPTS=0 to compare.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import course_utils.config  # noqa: E402
-
-# isort: split
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from course_utils import config  # noqa: E402
 from course_utils.features import Transforms, _graph, visualize  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "features.txt"
@@ -161,7 +158,7 @@ def main(argv=None) -> str:
         f"Feature-visualization benchmark: VGG16 (include_top=False), {args.size}x{args.size}, "
         "RANDOM WEIGHTS (weights=None; timing does not need trained weights)",
         f"{platform.node() or 'host'} | {os.cpu_count()} CPU cores (shared) | "
-        f"TF {tf.__version__} (oneDNN kernels: {course_utils.config.onednn_enabled()}) | "
+        f"TF {tf.__version__} (oneDNN kernels: {config.onednn_enabled()}) | "
         f"Keras {keras.__version__} | steps {args.steps} | "
         f"repeats {args.repeats} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | "
         f"run {(time.time() - started) / 60:.1f} min"

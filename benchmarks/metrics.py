@@ -15,10 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # tables in benchmarks/results/ were measured with them; TF_ENABLE_ONEDNN_OPTS=0 to compare.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import course_utils  # noqa: E402, F401
-
-# isort: split
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

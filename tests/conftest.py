@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import course_utils  # noqa: F401 - before TensorFlow, as in the lessons
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -51,7 +51,7 @@ x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
 np.save(sys.argv[1], saliency(model, x, [0, 2], reduce="sum"))
 print(config.onednn_enabled())
 from course_utils.attribution import core
-print(core.auto_batch_size((224, 224, 3), True))
+print(core.auto_batch_size((224, 224, 3)))
 """
 
 

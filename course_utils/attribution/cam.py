@@ -75,7 +75,7 @@ def cam(
     >>> cam(keras.Model(inp, out), np.random.rand(8, 8, 3)).shape
     (1, 8, 8)
     """
-    job = core.prepare(model, images, targets, batch_size, backward=False)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     path = core.feature_path(model, layer)
     dense = _gap_head(model, path)

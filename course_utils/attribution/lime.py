@@ -149,7 +149,7 @@ def lime(
     n_samples = int(n_samples)
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}.")
-    job = core.prepare(model, images, targets, batch_size, backward=False)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if job.x.shape[-1] not in (1, 3):
         raise ValueError(f"LIME explains RGB or grayscale images, not {job.x.shape[-1]} channels.")

@@ -109,7 +109,7 @@ def occlusion(
     >>> occlusion(m, np.ones((8, 8, 1)), window=4, stride=2).shape
     (1, 8, 8)
     """
-    job = core.prepare(model, images, targets, batch_size, backward=False)
+    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     h, w = job.x.shape[1:3]
     win = _pair(window if window is not None else max(1, h // 8), "window")
