@@ -121,16 +121,21 @@ agreement = float(np.corrcoef(beta, lib_beta)[0, 1])
 print(f"{k} superpixels, {N_SAMPLES} samples; correlation by hand vs library: {agreement:.2f}")
 print(f"R^2 of lime's local model: {explanations[0].score:.2f}")
 assert agreement > 0.6
-top_by_hand = int(np.argmax(beta))
-assert smask[0][seg == top_by_hand].mean() > 0.3  # the best superpixel lies on the target
+on_target = np.array([smask[0][seg == s].mean() > 0.3 for s in range(k)])
+print(f"mean weight: superpixels on the target {beta[on_target].mean():+.3f}, "
+      f"the others {beta[~on_target].mean():+.3f}")
+assert beta[on_target].mean() > 2 * beta[~on_target].mean()  # the target weighs most
 
 show_panels(image, [None, by_hand, lib_map[0]],
           [shape_names[cls], "LIME by hand", "course_utils"], model=shapes_model,
           signed=[False, True, True], size=3)
 
 # %% [markdown]
-# **What to notice.** The superpixels of the target shape get the large positive weights;
-# the background and the "plus" distractor sit near zero. The R² tells how well a linear
+# **What to notice.** The superpixels of the target shape get large positive weights, on
+# average several times those of the rest. Not every one of them beats every other: the
+# background superpixel that surrounds the shape can come close, or even top it by a hair
+# (one reading: hiding it changes the contrast along the shape's outline, which the network
+# reads too). Superpixels far from the shape sit near zero. The R² tells how well a linear
 # model fits the network locally: a low value is a warning that the explanation is crude.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
