@@ -69,8 +69,9 @@ def quick() -> bool:
 
 
 def onednn_enabled() -> bool | None:
-    """Whether TensorFlow runs its oneDNN CPU kernels (opt-in: ``TF_ENABLE_ONEDNN_OPTS=1``
-    before TensorFlow is imported; see ``course_utils/__init__.py``); None when this
+    """Whether TensorFlow runs its oneDNN CPU kernels (``course_utils`` turns them on when it
+    is imported before TensorFlow; ``TF_ENABLE_ONEDNN_OPTS=0`` keeps them off; see
+    ``course_utils/__init__.py``); None when this
     TensorFlow does not say. Imports TensorFlow.
 
     Examples

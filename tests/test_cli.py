@@ -55,21 +55,24 @@ print(core.auto_batch_size((224, 224, 3)))
 """
 
 
-def test_onednn_kernels_opt_in_give_the_same_gradients(tmp_path):
-    """TF_ENABLE_ONEDNN_OPTS=1 (opt-in, see course_utils/__init__.py) turns TensorFlow's oneDNN
-    CPU kernels on and =0 off, as check() reports; the gradients agree to float32 round-off,
-    and the automatic chunk follows the kernels (course_utils.attribution.core)."""
+def test_onednn_kernels_on_by_default_give_the_same_gradients(tmp_path):
+    """Importing course_utils before TensorFlow turns TensorFlow's oneDNN CPU kernels on unless
+    TF_ENABLE_ONEDNN_OPTS says otherwise (=0: off), as check() reports; the gradients agree to
+    float32 round-off, and the automatic chunk follows the kernels
+    (course_utils.attribution.core)."""
     import os
 
     import numpy as np
 
     runs = {}
-    for setting in ("1", "0"):
-        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=setting)
+    for setting in (None, "0"):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if setting is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
         out = tmp_path / f"{setting}.npy"
         proc = subprocess.run([sys.executable, "-c", _KERNELS, str(out)], env=env,
                               capture_output=True, text=True, timeout=300, check=True)
         runs[setting] = (proc.stdout.strip().splitlines()[-2:], np.load(out))
-    assert runs["1"][0] == ["True", "8"] and runs["0"][0] == ["False", "4"]
-    np.testing.assert_allclose(runs["1"][1], runs["0"][1], rtol=1e-4, atol=1e-6)
-    assert np.abs(runs["1"][1]).max() > 1e-3  # a real gradient, not zeros
+    assert runs[None][0] == ["True", "8"] and runs["0"][0] == ["False", "4"]
+    np.testing.assert_allclose(runs[None][1], runs["0"][1], rtol=1e-4, atol=1e-6)
+    assert np.abs(runs[None][1]).max() > 1e-3  # a real gradient, not zeros
