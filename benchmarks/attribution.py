@@ -27,18 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# course_utils first, as in the lessons: it turns TensorFlow's oneDNN CPU kernels on
-# (course_utils/__init__.py); TF_ENABLE_ONEDNN_OPTS=0 to compare with the default kernels.
-import course_utils  # noqa: E402, F401
+import keras
+import numpy as np
+import tensorflow as tf
 
-# isort: split
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from course_utils import attribution, config, surgery  # noqa: E402
-from course_utils.models import registry  # noqa: E402
+from course_utils import attribution, config, surgery
+from course_utils.models import registry
 
 RESULTS = Path(__file__).parent / "results" / "attribution.txt"
 

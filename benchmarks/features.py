@@ -30,18 +30,12 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# course_utils first, as in the lessons: it turns TensorFlow's oneDNN CPU kernels on
-# (course_utils/__init__.py); TF_ENABLE_ONEDNN_OPTS=0 to compare with the default kernels.
-import course_utils  # noqa: E402, F401
+import keras
+import numpy as np
+import tensorflow as tf
 
-# isort: split
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from course_utils import config  # noqa: E402
-from course_utils.features import Transforms, _graph, visualize  # noqa: E402
+from course_utils import config
+from course_utils.features import Transforms, _graph, visualize
 
 RESULTS = Path(__file__).parent / "results" / "features.txt"
 LAYERS = ("block1_conv2", "block3_conv1", "block5_conv1")

@@ -6,21 +6,14 @@ and the ratio to the naive loop; checks that both give the same curves.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# course_utils first, as in the lessons: it turns TensorFlow's oneDNN CPU kernels on
-# (course_utils/__init__.py); TF_ENABLE_ONEDNN_OPTS=0 to compare with the default kernels.
-import course_utils  # noqa: E402, F401
+import keras
+import numpy as np
 
-# isort: split
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from course_utils import metrics  # noqa: E402
-from course_utils.metrics.deletion import ranks, removed_images  # noqa: E402
+from course_utils import metrics
+from course_utils.metrics.deletion import ranks, removed_images
 
 
 def small_cnn(size=64):

@@ -21,16 +21,10 @@ import statistics
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# course_utils first, as in the lessons: it turns TensorFlow's oneDNN CPU kernels on
-# (course_utils/__init__.py); TF_ENABLE_ONEDNN_OPTS=0 to compare with the default kernels.
-import course_utils  # noqa: E402, F401
+import keras
 
-# isort: split
-import keras  # noqa: E402
-
-from course_utils import data, models, widgets  # noqa: E402
-from course_utils.models import registry  # noqa: E402
+from course_utils import data, models, widgets
+from course_utils.models import registry
 
 RESULTS = Path(__file__).parent / "results" / "widgets.txt"
 TARGET_SECONDS = 0.3

@@ -71,8 +71,8 @@ def quick() -> bool:
 def onednn_enabled() -> bool | None:
     """Whether TensorFlow runs its oneDNN CPU kernels (``course_utils`` turns them on when it
     is imported before TensorFlow; ``TF_ENABLE_ONEDNN_OPTS=0`` keeps them off; see
-    ``course_utils/__init__.py``); None when this
-    TensorFlow does not say. Imports TensorFlow.
+    ``course_utils/__init__.py``); None when this TensorFlow does not say. Imports
+    TensorFlow.
 
     Examples
     --------

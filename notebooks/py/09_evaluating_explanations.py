@@ -330,8 +330,7 @@ plt.show()
 #   shapes model is retrained on every fresh machine, and CPU kernels that differ only by
 #   round-off (TensorFlow's oneDNN or its default ones) move the strict score by up to
 #   three out of 24: 0.875 or 0.958 for Grad-CAM, 0.865 or 0.896 for occlusion in quick runs
-#   (oneDNN or default kernels).
-#   Both are printed; strict pointing is asserted only far above chance (0.85).
+#   (oneDNN or default kernels). Both are printed; strict pointing is asserted only far above chance (0.85).
 # - every method: deletion AUC lower than a random ranking's on the same images: met.
 # - every gradient method: rank correlation below 0.3 once all layers are randomized, **or the
 #   method is named as failing**: **SmoothGrad and Grad-CAM++ fail** (named below); saliency,
