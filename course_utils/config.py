@@ -5,6 +5,10 @@ Two environment variables steer everything:
 ``COURSE_DATA_DIR``
     Where datasets and the course's trained models land. Default: the repository's ``data/``
     folder when the package runs from a checkout, else ``~/.cache/what-cnns-see``.
+``COURSE_TRAIN_SEED``
+    The seed the course's own models are trained with (default 0). Another seed trains, and
+    caches, another honest model: the way to check that a lesson's claim holds for any
+    training, not only for one (``tools/lesson_margins.py`` runs every lesson under several).
 ``COURSE_OFFLINE``
     ``1`` means: never try to download, and let :func:`course_utils.models.load` fall back to an
     explicitly labelled random-weight stand-in when pretrained weights are not cached.
@@ -60,6 +64,25 @@ def keras_home() -> Path:
 
     home = Path(keras_config.keras_home()).expanduser()
     return home if os.access(home, os.W_OK) else Path("/tmp") / ".keras"
+
+
+def train_seed() -> int:
+    """The seed of the course's trained models: ``COURSE_TRAIN_SEED``, default 0.
+
+    Examples
+    --------
+    >>> isinstance(train_seed(), int)
+    True
+    """
+    raw = os.environ.get("COURSE_TRAIN_SEED", "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(
+            f"COURSE_TRAIN_SEED must be a whole number, got {raw!r}; unset it for the default 0."
+        ) from None
 
 
 def quick() -> bool:

@@ -136,6 +136,7 @@ def train_or_load(
     The training history and the test accuracy are stored beside the model in a JSON file and
     exposed by :func:`history`.
     """
+    settings = replace(settings, seed=settings.seed + config.train_seed())
     keras.utils.set_random_seed(settings.seed)
     model = build()
     key = cache.key_of({"arch": architecture_key(model), "train": asdict(settings),
