@@ -32,14 +32,14 @@ slides: venv
 
 ## Run every test: unit tests, lint, and the notebooks under nbval (short CI-sized runs).
 test: venv
-	$(BIN)/ruff check course_utils tests benchmarks
+	$(BIN)/ruff check course_utils tests benchmarks tools
 	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
 
 unit: venv
 	COURSE_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests
 
 lint: venv
-	$(BIN)/ruff check course_utils tests benchmarks
+	$(BIN)/ruff check course_utils tests benchmarks tools
 
 benchmarks: venv
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
