@@ -1,0 +1,95 @@
+"""Hostile inputs (issue #12): each probe that once passed silently, leaked internals or failed
+with a message that did not say what to do."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+from PIL import Image
+
+from course_utils import data
+
+# --------------------------------------------------------------------------------------------
+# Photo folders (findings 5 and 10)
+# --------------------------------------------------------------------------------------------
+
+
+def _camera_jpeg(path, colour, size=(40, 30)):
+    """A JPEG as a camera writes it: an Exif APP1 segment right after SOI, no JFIF APP0."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"  # Make
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG", exif=exif.tobytes())
+    raw = buf.getvalue()
+    assert raw[2:4] == b"\xff\xe0"  # Pillow writes a JFIF APP0 first: drop it
+    raw = raw[:2] + raw[4 + int.from_bytes(raw[4:6], "big"):]
+    assert raw[:4] == b"\xff\xd8\xff\xe1" and b"JFIF" not in raw
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+
+
+def test_camera_jpegs_without_jfif_are_photos_not_corrupt_files(tmp_path):
+    root = tmp_path / "PetImages"
+    for i in range(10):
+        _camera_jpeg(root / "Cat" / f"{i}.jpg", (100, 100, 100))
+        _camera_jpeg(root / "Dog" / f"{i}.jpg", (10, 200, 10))
+    train = data.cats_vs_dogs(root=root, split="train")
+    test = data.cats_vs_dogs(root=root, split="test")
+    assert train.skipped == [] and test.skipped == []
+    assert len(train) + len(test) == 20
+    images, labels = next(iter(train.dataset(image_size=8, batch_size=64)))
+    assert images.shape[0] == len(train) and set(labels.numpy()) <= {0, 1}
+
+
+def _food(root, lines, files=()):
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "train.txt").write_text("".join(f"{ln}\n" for ln in lines))
+    (root / "meta" / "test.txt").write_text("")
+    for cls in ("apple_pie", "pizza", "omelette"):
+        (root / "images" / cls).mkdir(parents=True)
+    for name in files:
+        _camera_jpeg(root / "images" / f"{name}.jpg", (200, 100, 50))
+
+
+@pytest.mark.parametrize("loader, fetch", [(data.food101, "fetch food101"),
+                                           (data.cats_vs_dogs, "fetch cats_vs_dogs")])
+def test_no_folder_and_no_tensorflow_datasets_says_how_to_fetch(loader, fetch, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # not installed
+    with pytest.raises(FileNotFoundError, match=fetch) as err:
+        loader()
+    assert str(tmp_path) in str(err.value)
+
+
+def test_food101_file_listed_in_meta_but_missing_is_named_when_loading(tmp_path):
+    root = tmp_path / "food-101"
+    _food(root, ["pizza/1", "pizza/2"], files=["pizza/1"])
+    with pytest.raises(FileNotFoundError, match=r"pizza/2\.jpg.*meta/train\.txt"):
+        data.food101(root=root)
+
+
+def test_food101_corrupt_jpeg_is_skipped_by_name_before_the_pipeline_runs(tmp_path, capsys):
+    root = tmp_path / "food-101"
+    _food(root, ["pizza/1", "pizza/2", "omelette/3"], files=["pizza/1", "omelette/3"])
+    good = (root / "images" / "pizza" / "1.jpg").read_bytes()
+    (root / "images" / "pizza" / "2.jpg").write_bytes(good[: len(good) // 2])  # truncated
+    train = data.food101(root=root)
+    assert [f.name for f in train.skipped] == ["2.jpg"] and len(train) == 2
+    assert "pizza/2.jpg" in capsys.readouterr().out
+    images, labels = next(iter(train.dataset(image_size=8)))  # no TensorFlow error midway
+    assert images.shape == (2, 8, 8, 3) and sorted(labels.numpy().tolist()) == [1, 2]
+
+
+def test_food101_empty_meta_file_is_an_error_naming_it(tmp_path):
+    root = tmp_path / "food-101"
+    _food(root, [])
+    with pytest.raises(ValueError, match=r"meta/train\.txt.*no image"):
+        data.food101(root=root)
+
+
+def test_an_empty_image_set_refuses_to_build_a_pipeline():
+    with pytest.raises(ValueError, match="no images"):
+        data.ImageSet(("a", "b")).dataset(image_size=8)
