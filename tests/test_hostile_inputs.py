@@ -4,8 +4,11 @@ with a message that did not say what to do."""
 from __future__ import annotations
 
 import io
+import json
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -93,3 +96,91 @@ def test_food101_empty_meta_file_is_an_error_naming_it(tmp_path):
 def test_an_empty_image_set_refuses_to_build_a_pipeline():
     with pytest.raises(ValueError, match="no images"):
         data.ImageSet(("a", "b")).dataset(image_size=8)
+
+
+# --------------------------------------------------------------------------------------------
+# Cached trained models (finding 9)
+# --------------------------------------------------------------------------------------------
+
+
+def _tiny_train(width: int = 2):
+    """Train-or-load a tiny model in the current COURSE_DATA_DIR; returns it and its paths."""
+    import keras
+
+    from course_utils import models
+    from course_utils.models import trained
+
+    x = np.random.default_rng(0).uniform(0, 1, (64, 8, 8, 1)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("int64")
+
+    def build():
+        inp = keras.Input((8, 8, 1), name="x")
+        h = keras.layers.Conv2D(width, 3, activation="relu", name="conv")(inp)
+        h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+        return keras.Model(inp, keras.layers.Dense(2, activation="softmax", name="out")(h))
+
+    model = trained.train_or_load("tiny", build, lambda: ((x, y), (x, y)),
+                                  trained.TrainSettings(epochs=1, batch_size=32),
+                                  models.ModelInfo())
+    meta = Path(model.course_meta_path)
+    return model, meta.with_suffix(".keras"), meta
+
+
+@pytest.fixture
+def fit_calls(monkeypatch):
+    """Counts ``keras.Model.fit`` calls (a retraining)."""
+    import keras
+
+    calls = []
+    real = keras.Model.fit
+
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", counting)
+    return calls
+
+
+def _garbage(model_path, meta_path, tmp_path):
+    model_path.write_bytes(b"not a keras file at all")
+
+
+def _empty(model_path, meta_path, tmp_path):
+    model_path.write_bytes(b"")
+
+
+def _truncated(model_path, meta_path, tmp_path):
+    raw = model_path.read_bytes()
+    model_path.write_bytes(raw[: len(raw) // 2])
+
+
+def _corrupt_meta(model_path, meta_path, tmp_path):
+    meta_path.write_text('{"name": "tiny", "sha256": ')
+
+
+def _other_valid_model(model_path, meta_path, tmp_path):
+    _, other, _ = _tiny_train(width=3)  # another key, another file: copy it over
+    model_path.write_bytes(other.read_bytes())
+
+
+@pytest.mark.parametrize("damage", [_garbage, _empty, _truncated, _corrupt_meta,
+                                    _other_valid_model])
+def test_a_damaged_model_cache_is_rebuilt_with_a_warning_naming_the_file(
+        damage, tmp_path, monkeypatch, fit_calls):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    first, model_path, meta_path = _tiny_train()
+    assert "sha256" in json.loads(meta_path.read_text())
+    damage(model_path, meta_path, tmp_path)
+    trainings = len(fit_calls)
+    with pytest.warns(UserWarning, match="Retraining it") as record:
+        again, _, _ = _tiny_train()
+    named = str(model_path) if damage is not _corrupt_meta else str(meta_path)
+    assert any(named in str(w.message) for w in record)
+    assert len(fit_calls) == trainings + 1
+    x = np.random.default_rng(1).uniform(0, 1, (4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(again.predict(x, verbose=0), first.predict(x, verbose=0),
+                               atol=1e-5)  # the same settings train the same model
+    _tiny_train()  # and the rebuilt cache loads without training
+    assert len(fit_calls) == trainings + 1
+    assert [p.name for p in model_path.parent.iterdir() if p.name.startswith(".")] == []
