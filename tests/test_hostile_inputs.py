@@ -184,3 +184,91 @@ def test_a_damaged_model_cache_is_rebuilt_with_a_warning_naming_the_file(
     _tiny_train()  # and the rebuilt cache loads without training
     assert len(fit_calls) == trainings + 1
     assert [p.name for p in model_path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+# --------------------------------------------------------------------------------------------
+# Feature visualization and DeepDream (findings 6, 7 and 12)
+# --------------------------------------------------------------------------------------------
+
+
+def _conv(hw=(None, None), name="dream_net"):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((*hw, 3)),
+                             keras.layers.Conv2D(4, 3, activation="relu", name="c")], name=name)
+
+
+@pytest.fixture(scope="module")
+def conv():
+    return _conv()
+
+
+def _photo(size=16, value=0.5):
+    return np.full((size, size, 3), value, "float32")
+
+
+@pytest.mark.parametrize("option", [{"tv": float("nan")}, {"blur": float("inf")},
+                                    {"tv": -1.0}])
+def test_visualize_rejects_non_finite_penalties(conv, option):
+    from course_utils import features
+
+    with pytest.raises(ValueError, match=f"{next(iter(option))} must be >= 0"):
+        features.visualize(conv, "c", [0], steps=2, size=16, progress=False, **option)
+
+
+@pytest.mark.parametrize("hw", [(None, None), (16, 16)])
+def test_nan_photos_are_rejected_by_deepdream_and_activations(hw):
+    from course_utils import features
+
+    model = _conv(hw, name=f"nan_{hw[0]}")
+    photo = _photo()
+    photo[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        features.deepdream(model, photo, "c", steps=2, progress=False)
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        features.activations(model, photo, ["c"])
+
+
+@pytest.mark.parametrize("option", [{"octave_scale": float("inf")}, {"step_size": float("inf")},
+                                    {"step_size": float("nan")}])
+def test_deepdream_rejects_non_finite_options(conv, option):
+    from course_utils import features
+
+    with pytest.raises(ValueError, match=f"{next(iter(option))} must be >"):
+        features.deepdream(conv, _photo(), "c", steps=2, progress=False, **option)
+
+
+def test_deepdream_of_a_0_255_photo_on_a_0_1_model_says_which_range_it_expects(conv):
+    from course_utils import features
+
+    with pytest.raises(ValueError, match=r"\[0, 1\].*0\.\.200.*divide it by 255"):
+        features.deepdream(conv, _photo(value=200.0), "c", steps=2, progress=False)
+
+
+def test_deepdream_of_a_0_1_photo_on_a_0_255_model_says_which_range_it_expects():
+    from course_utils import features
+    from course_utils.models.registry import ModelInfo, register
+
+    model = register(_conv(name="dream255"), ModelInfo(preprocess=lambda x: x / 255.0,
+                                                        pixel_max=255.0))
+    with pytest.raises(ValueError, match=r"\[0, 255\].*multiply it by 255"):
+        features.deepdream(model, _photo(value=0.8), "c", steps=2, progress=False)
+
+
+def test_deepdream_refuses_a_photo_smaller_than_its_smallest_octave(conv):
+    from course_utils import features
+
+    with pytest.raises(ValueError, match="4x4.*at least 8x8"):
+        features.deepdream(conv, _photo(size=4), "c", steps=2, progress=False)
+    small = features.deepdream(conv, _photo(size=9), "c", octaves=3, steps=2, progress=False)
+    assert small.shape == (9, 9, 3)  # the size it was given, whatever the octaves
+
+
+def test_deepdream_of_a_file_name_says_to_load_the_photo_first(conv):
+    from course_utils import features
+
+    with pytest.raises(TypeError, match="file name 'photo.jpg'.*load_img"):
+        features.deepdream(conv, "photo.jpg", "c", steps=2, progress=False)
+    with pytest.raises(TypeError, match="file name"):
+        features.activations(conv, Path("photo.jpg"), ["c"])
