@@ -272,3 +272,69 @@ def test_deepdream_of_a_file_name_says_to_load_the_photo_first(conv):
         features.deepdream(conv, "photo.jpg", "c", steps=2, progress=False)
     with pytest.raises(TypeError, match="file name"):
         features.activations(conv, Path("photo.jpg"), ["c"])
+
+
+# --------------------------------------------------------------------------------------------
+# Explorers (finding 11)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    from conftest import conv_gap_model, images
+
+    return conv_gap_model(size=16, classes=3), images(1, size=16, seed=4)[0]
+
+
+@pytest.mark.parametrize("explorer, option", [
+    ("ig_explorer", {"steps": ()}), ("ig_explorer", {"baselines": []}),
+    ("occlusion_explorer", {"windows": ()}), ("occlusion_explorer", {"strides": []}),
+    ("occlusion_explorer", {"fills": ()}), ("lime_explorer", {"samples": ()}),
+    ("lime_explorer", {"n_segments": ()}), ("lime_explorer", {"kernel_sizes": ()}),
+    ("gradcam_explorer", {"layers": []}), ("gradcam_explorer", {"classes": []}),
+])
+def test_explorers_refuse_empty_option_lists_by_name(small, explorer, option):
+    from course_utils import widgets
+
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=f"{name}.*at least one"):
+        getattr(widgets, explorer)(*small, **option)
+
+
+def test_gradcam_explorer_refuses_a_class_the_model_does_not_have(small):
+    from course_utils import widgets
+
+    with pytest.raises(ValueError, match="Class 7 is outside the model's classes 0..2"):
+        widgets.gradcam_explorer(*small, layers=["relu2"], classes=[0, 7])
+
+
+def test_setting_a_control_to_a_value_it_does_not_offer_names_the_control_and_its_options(
+        small):
+    from course_utils import widgets
+
+    channels = widgets.channel_explorer(*small, ["conv1", "relu2"])
+    with pytest.raises(ValueError, match=r"'nope'.*control 'layer'.*\['conv1', 'relu2'\]"):
+        channels.set(layer="nope")
+    gradcam = widgets.gradcam_explorer(*small, layers=["relu2"], classes=[0, 2])
+    with pytest.raises(ValueError, match=r"control 'target'.*\[0, 2\]"):
+        gradcam.set(target=1)
+    assert gradcam.set(target=2).values["target"] == 2  # and the explorer still works
+
+
+def test_gradcam_explorer_offers_both_classes_of_a_sigmoid_model(small):
+    from conftest import conv_gap_model
+
+    from course_utils import attribution, widgets
+
+    model = conv_gap_model(size=16, head="sigmoid")
+    image = small[1]
+    ex = widgets.gradcam_explorer(model, image, layers=["relu2"])
+    menu = ex.controls["target"]
+    assert sorted(v for _, v in menu.options) == [0, 1]
+    assert "negated logit" in dict((v, k) for k, v in menu.options)[1]
+    p = float(np.asarray(model(image[None]))[0, 0])
+    assert menu.options[0][1] == (0 if p > 0.5 else 1)  # the predicted class first
+    for target in (0, 1):
+        np.testing.assert_allclose(
+            ex.set(target=target).result,
+            attribution.gradcam(model, image, target, layer="relu2")[0], rtol=1e-5, atol=1e-7)
