@@ -338,3 +338,60 @@ def test_gradcam_explorer_offers_both_classes_of_a_sigmoid_model(small):
         np.testing.assert_allclose(
             ex.set(target=target).result,
             attribution.gradcam(model, image, target, layer="relu2")[0], rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------------------------------
+# Messages that leaked internals (finding 12) and commands that did nothing (finding 14)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("labels, bad", [([0, 1, 5, 0], "5"), ([0, 1, -1, 0], "-1"),
+                                         ([0, 0.5, 1, 0], "0.5")])
+def test_shuffled_label_model_names_labels_outside_the_classes(labels, bad):
+    import keras
+
+    from course_utils.metrics import shuffled_label_model
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    x = np.random.default_rng(0).uniform(size=(4, 4, 4, 1)).astype("float32")
+    with pytest.raises(ValueError, match=f"label {bad} .*class indices 0..1"):
+        shuffled_label_model(model, x, np.asarray(labels), epochs=1)
+
+
+def _cli(*args, cwd):
+    import os
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}  # this checkout's course_utils
+    return subprocess.run([sys.executable, "-m", "course_utils", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_build_of_a_missing_notebook_is_one_line_not_a_traceback(tmp_path):
+    proc = _cli("build", "--out", "out", "missing.ipynb", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "missing.ipynb" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["build", "slides"])
+def test_build_and_slides_outside_the_repository_fail_saying_where_lessons_are(command,
+                                                                              tmp_path):
+    proc = _cli(command, "--out", "out", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "notebooks" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cached_file_refuses_to_cache_an_empty_build(tmp_path):
+    from course_utils import cache
+
+    target = tmp_path / "page.html"
+    with pytest.raises(RuntimeError, match="wrote nothing"):
+        cache.cached_file(target, lambda tmp: None)
+    assert list(tmp_path.iterdir()) == []
+    target.write_bytes(b"")  # an empty file left by an older version is rebuilt
+    cache.cached_file(target, lambda tmp: tmp.write_text("<html></html>"))
+    assert target.read_text() == "<html></html>"
