@@ -159,13 +159,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:26s} {value}")
     elif args.command == "fetch":
         fetch(args.names)
-    elif args.command == "slides":
+    else:
         from course_utils import slides
 
-        slides.main(args.out, args.notebooks)
-    else:
-        nbs = args.notebooks or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
-        build(args.out, nbs)
+        try:
+            notebooks = slides.lessons(args.notebooks)
+        except FileNotFoundError as err:  # a missing notebook or no lessons here: one line
+            raise SystemExit(f"python -m course_utils {args.command}: {err}") from None
+        if args.command == "slides":
+            slides.main(args.out, notebooks)
+        else:
+            build(args.out, notebooks)
     return 0
 
 

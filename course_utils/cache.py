@@ -90,13 +90,20 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def cached_file(target: str | os.PathLike, build: Callable[[Path], None]) -> Path:
-    """Return ``target``, first building it with ``build(tmp_path)`` if it does not exist.
+    """Return ``target``, first building it with ``build(tmp_path)`` if it does not exist (or
+    is empty).
 
     ``build`` writes to the temporary path it is given; the result is moved into place only when
-    ``build`` returns, so an interrupted build leaves no file at ``target``.
+    ``build`` returns having written something, so an interrupted build leaves no file at
+    ``target`` and a build that writes nothing raises instead of caching an empty file forever.
     """
     target = Path(target)
-    if not target.exists():
+    if not target.is_file() or target.stat().st_size == 0:
         with atomic_path(target) as tmp:
             build(tmp)
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise RuntimeError(
+                    f"Building {target} wrote nothing, so nothing was cached; the build "
+                    "function must write the file at the path it is given."
+                )
     return target

@@ -202,6 +202,41 @@ def source_for(notebook: str | Path, executed_dir: str | Path | None = "build/no
     return notebook
 
 
+def _existing(notebooks) -> list[Path]:
+    """``notebooks`` as paths; a missing one is a FileNotFoundError naming it."""
+    paths = [Path(p) for p in notebooks]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"Notebooks not found: {missing}; pass existing .ipynb paths.")
+    return paths
+
+
+def lessons(notebooks=None) -> list[Path]:
+    """The notebooks to build: ``notebooks`` (each must exist) or, when none are given, every
+    lesson ``notebooks/NN_*.ipynb`` under the current folder (there must be at least one).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the missing notebooks, or the folder that holds no lesson.
+
+    Examples
+    --------
+    >>> lessons(["notebooks/01_cnn_recap.ipynb"])  # doctest: +SKIP
+    [PosixPath('notebooks/01_cnn_recap.ipynb')]
+    """
+    if notebooks:
+        return _existing(notebooks)
+    found = sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise FileNotFoundError(
+            f"No lessons to build: {Path('notebooks').resolve()} has no NN_*.ipynb. Run this "
+            "from the course repository's root folder (the one with notebooks/), or pass "
+            "notebook paths."
+        )
+    return found
+
+
 def build_all(notebooks, out_dir: str | Path) -> list[Path]:
     """Build one reveal.js deck per notebook, ``out_dir/NN_name.slides.html``, offline-ready.
 
@@ -226,10 +261,7 @@ def build_all(notebooks, out_dir: str | Path) -> list[Path]:
 
     from course_utils import cache
 
-    notebooks = [Path(p) for p in notebooks]
-    missing = [str(p) for p in notebooks if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"Notebooks not found: {missing}; pass existing .ipynb paths.")
+    notebooks = _existing(notebooks)
     out_dir = install_assets(out_dir)
     written = []
     for path in notebooks:
@@ -243,7 +275,6 @@ def build_all(notebooks, out_dir: str | Path) -> list[Path]:
 
 
 def main(out: str | Path = "slides", notebooks=None, executed_dir="build/notebooks") -> list[Path]:
-    """``python -m course_utils slides``: decks of ``notebooks`` (default: every lesson)."""
-    if not notebooks:
-        notebooks = sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
-    return build_all([source_for(p, executed_dir) for p in notebooks], out)
+    """``python -m course_utils slides``: decks of ``notebooks`` (default: every lesson, see
+    :func:`lessons`)."""
+    return build_all([source_for(p, executed_dir) for p in lessons(notebooks)], out)

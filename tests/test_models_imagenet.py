@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -115,3 +117,33 @@ def test_cached_weights_are_loaded_and_not_labelled(keras_home, monkeypatch):
     x = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), donor.predict(x, verbose=0),
                                atol=1e-6)
+
+
+def _corrupt_weights(name: str, keep: bytes = b"\x89HDF\r\n\x1a\ngarbage") -> Path:
+    path = imagenet.weights_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(keep)
+    return path
+
+
+def test_corrupt_cached_weights_name_the_file_and_what_to_do(keras_home, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    _no_network(monkeypatch)
+    path = _corrupt_weights("mobilenet_v2")
+    with pytest.raises(models.WeightsUnavailableError) as err:
+        models.load("mobilenet_v2")
+    msg = str(err.value)
+    assert str(path) in msg and "Delete it" in msg
+    assert "python -m course_utils fetch mobilenet_v2" in msg
+
+
+@pytest.mark.parametrize("mode", ["1", "auto"])
+def test_corrupt_cached_weights_fall_back_to_a_labelled_standin_offline(mode, keras_home,
+                                                                        monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", mode)
+    _no_network(monkeypatch)
+    path = _corrupt_weights("mobilenet_v2", keep=b"")
+    with pytest.warns(UserWarning, match="STAND-IN") as record:
+        model = models.load("mobilenet_v2")
+    assert models.is_standin(model)
+    assert any(str(path) in str(w.message) for w in record)

@@ -56,6 +56,12 @@ class ImageSet:
         """A batched ``tf.data.Dataset`` of ``(images, labels)``, images float32 in [0, 255]."""
         import tensorflow as tf
 
+        if self.tfds_split is None and not self.files:
+            raise ValueError(
+                "This image set has no images, so there is nothing to make a pipeline of; "
+                f"skipped as corrupt: {len(self.skipped)}."
+            )
+
         def resize(image, label):
             image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
             return image, label
@@ -84,6 +90,42 @@ def _root(root: str | Path | None, name: str) -> Path:
     return Path(root) if root is not None else config.data_dir() / name
 
 
+def is_valid_jpeg(path: Path) -> bool:
+    """True when ``path`` is a JPEG that decodes to the end (the PetImages set has empty,
+    truncated and non-JPEG files).
+
+    Decided by decoding, not by a marker: camera JPEGs start with an Exif segment and have no
+    JFIF one. The decode runs at 1/8 scale (the JPEG's own DCT scaling), which still reads every
+    byte of the image data, so a truncated file fails here and not midway through a pipeline.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            if img.format != "JPEG":
+                return False
+            img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()
+        return True
+    except Exception:  # noqa: BLE001 - any unreadable file is corrupt for our purpose
+        return False
+
+
+def _readable(name: str, root: Path, files: list[Path], labels: list[int],
+              classes: Sequence[str]) -> ImageSet:
+    """An :class:`ImageSet` of the ``files`` that decode; the others are skipped, counted and
+    named (the first few) on screen."""
+    ok = [is_valid_jpeg(f) for f in files]
+    skipped = [f for f, good in zip(files, ok) if not good]
+    if skipped:
+        shown = ", ".join(str(f.relative_to(root)) for f in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"{name}: skipped {len(skipped)} corrupt or non-JPEG files in {root}: "
+              f"{shown}{more}")
+    return ImageSet(tuple(classes), [f for f, good in zip(files, ok) if good],
+                    np.asarray([y for y, good in zip(labels, ok) if good], "int64"), skipped)
+
+
 # --------------------------------------------------------------------------------------------
 # Food-101
 # --------------------------------------------------------------------------------------------
@@ -91,6 +133,9 @@ def _root(root: str | Path | None, name: str) -> Path:
 def food101_folder(root: str | Path, classes: Sequence[str] = FOOD_CLASSES,
                    split: str = "train") -> ImageSet:
     """A Food-101 class subset from an extracted ``food-101/`` folder (see module docstring).
+
+    Files that do not decode are skipped and named; a file listed in ``meta/`` but missing, or
+    a ``meta/`` file that lists none of ``classes``, is an error saying how to extract again.
 
     Examples
     --------
@@ -121,13 +166,36 @@ def food101_folder(root: str | Path, classes: Sequence[str] = FOOD_CLASSES,
         if cls in wanted:
             files.append(root / "images" / f"{line}.jpg")
             labels.append(wanted[cls])
-    return ImageSet(tuple(classes), files, np.asarray(labels, "int64"))
+    if not files:
+        raise ValueError(
+            f"{meta} lists no image of the classes {', '.join(classes)}: the file is empty or "
+            f"cut short. Delete {root} and run `python -m course_utils fetch food101` to "
+            "extract the archive again."
+        )
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{missing[0]} is listed in {meta} but missing ({len(missing)} listed file(s) "
+            f"missing in all): the extraction is incomplete. Delete {root} and run "
+            "`python -m course_utils fetch food101` to extract the archive again."
+        )
+    return _readable("food101", root, files, labels, classes)
 
 
-def _tfds_subset(name: str, split: str, class_names: Sequence[str], wanted: Sequence[str]):
+def _tfds_subset(name: str, split: str, class_names: Sequence[str], wanted: Sequence[str],
+                 folder: Path):
+    """The classes ``wanted`` of tfds' dataset ``name``; ``folder`` is where the folder source
+    would have been (named, with the command that fetches it, when tfds is not installed)."""
     import tensorflow as tf
-    import tensorflow_datasets as tfds
 
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise FileNotFoundError(
+            f"{name} is not at {folder}, and tensorflow_datasets (the other source) is not "
+            f"installed. Run `python -m course_utils fetch {name}` to download and extract it "
+            "there (or `pip install tensorflow-datasets` to load it through tfds)."
+        ) from None
     ds, ds_info = tfds.load(name, split=split, as_supervised=True, with_info=True,
                             data_dir=str(config.data_dir() / "tfds"))
     all_names = ds_info.features["label"].names
@@ -160,28 +228,12 @@ def food101(classes: Sequence[str] = FOOD_CLASSES, split: str = "train",
     if source not in ("auto", "tfds"):
         raise ValueError(f"source must be 'auto', 'folder' or 'tfds', got {source!r}.")
     return _tfds_subset("food101", "train" if split == "train" else "validation", classes,
-                        classes)
+                        classes, folder)
 
 
 # --------------------------------------------------------------------------------------------
 # Cats vs dogs
 # --------------------------------------------------------------------------------------------
-
-def is_valid_jpeg(path: Path) -> bool:
-    """True when ``path`` is a readable JPEG (the PetImages set has empty and non-JPEG files)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(11)
-        if not head.startswith(b"\xff\xd8") or b"JFIF" not in head:
-            return False
-        from PIL import Image
-
-        with Image.open(path) as img:
-            img.verify()
-        return True
-    except Exception:  # noqa: BLE001 - any unreadable file is corrupt for our purpose
-        return False
-
 
 def _in_test(name: str, test_fraction: float) -> bool:
     h = int(hashlib.md5(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -207,21 +259,16 @@ def cats_vs_dogs_folder(root: str | Path, split: str = "train",
             "(the layout of Microsoft's kagglecatsanddogs archive). Run "
             "`python -m course_utils fetch cats_vs_dogs` or extract the archive there."
         )
-    files, labels, skipped = [], [], []
+    files, labels = [], []
     for label, folder in enumerate(dirs):
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() not in (".jpg", ".jpeg"):
                 continue
             if (split == "test") != _in_test(f"{folder.name}/{path.name}", test_fraction):
                 continue
-            if is_valid_jpeg(path):
-                files.append(path)
-                labels.append(label)
-            else:
-                skipped.append(path)
-    if skipped:
-        print(f"cats_vs_dogs: skipped {len(skipped)} corrupt or non-JPEG files in {root}")
-    return ImageSet(PET_CLASSES, files, np.asarray(labels, "int64"), skipped)
+            files.append(path)
+            labels.append(label)
+    return _readable("cats_vs_dogs", root, files, labels, PET_CLASSES)
 
 
 def cats_vs_dogs(split: str = "train", root: str | Path | None = None,
@@ -235,4 +282,4 @@ def cats_vs_dogs(split: str = "train", root: str | Path | None = None,
     if source not in ("auto", "tfds"):
         raise ValueError(f"source must be 'auto', 'folder' or 'tfds', got {source!r}.")
     return _tfds_subset("cats_vs_dogs", "train[:80%]" if split == "train" else "train[80%:]",
-                        PET_CLASSES, ("cat", "dog"))
+                        PET_CLASSES, ("cat", "dog"), folder)

@@ -6,6 +6,7 @@ Nothing here is specific to one method; every module of the package uses it.
 
 from __future__ import annotations
 
+import os
 import warnings
 import weakref
 from collections.abc import Callable, Hashable, Sequence
@@ -67,6 +68,26 @@ def check_indices(indices, n: int, what: str, layer_name: str) -> np.ndarray:
             f"valid indices are 0..{n - 1}."
         )
     return arr.astype("int64").ravel()
+
+
+def check_float(name: str, value, low: float, *, strict: bool = False) -> float:
+    """``value`` as a float, finite and ``>= low`` (``> low`` when ``strict``); otherwise an
+    error naming the option (a NaN or infinite option would silently give NaN pictures).
+
+    Examples
+    --------
+    >>> check_float("tv", 0.5, 0.0)
+    0.5
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+    if not np.isfinite(number) or number < low or (strict and number == low):
+        raise ValueError(
+            f"{name} must be {'>' if strict else '>='} {low:g} (a finite number), got {value!r}."
+        )
+    return number
 
 
 class _Stop(Exception):
@@ -195,9 +216,23 @@ def input_shape(model: keras.Model) -> tuple:
     return shape[1], shape[2], int(shape[3])
 
 
-def as_batch(model: keras.Model, images, name: str = "images") -> np.ndarray:
-    """Validate pixel-space images against the model input and return a float32 batch."""
-    arr = np.asarray(images, dtype="float32")
+def as_batch(model: keras.Model, images, name: str = "images",
+             check_size: bool = True) -> np.ndarray:
+    """Validate pixel-space images against the model input and return a float32 batch.
+
+    ``check_size=False`` accepts any height and width (for a method that resizes itself).
+    File names, non-numeric arrays and NaN or infinite pixels are refused with a message.
+    """
+    if isinstance(images, (str, os.PathLike)):
+        raise TypeError(
+            f"{name} must be pixels, an array (H, W, C), not the file name {str(images)!r}. "
+            "Load the photo first, e.g. keras.utils.img_to_array(keras.utils.load_img(path)) "
+            f"(pixels in [0, 255]; this model takes [0, {info(model).pixel_max:g}])."
+        )
+    arr = np.asarray(images)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array of pixels, got dtype {arr.dtype}.")
+    arr = arr.astype("float32")
     h, w, c = input_shape(model)
     if arr.ndim == 3:
         arr = arr[None]
@@ -208,13 +243,17 @@ def as_batch(model: keras.Model, images, name: str = "images") -> np.ndarray:
             f"{name} must be one image (H, W, {c}) or a batch (N, H, W, {c}) in pixel space; "
             f"got shape {np.shape(images)}."
         )
-    if (h is not None and arr.shape[1] != h) or (w is not None and arr.shape[2] != w):
+    if check_size and ((h is not None and arr.shape[1] != h)
+                       or (w is not None and arr.shape[2] != w)):
         raise ValueError(
             f"Model {model.name!r} takes {h}x{w} images; got {arr.shape[1]}x{arr.shape[2]}. "
             "Resize the images first."
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch.")
+    bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise ValueError(f"{name}: {bad} NaN or infinite value(s); clean the input first.")
     return arr
 
 

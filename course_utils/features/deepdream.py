@@ -24,6 +24,11 @@ from tqdm.auto import tqdm
 from course_utils.features import _graph
 from course_utils.surgery import LayerRef
 
+#: The smallest octave, in pixels per side: a smaller photo is refused.
+MIN_SIDE = 8
+#: How far (as a fraction of the pixel range) a photo may overshoot it, e.g. after resampling.
+RANGE_TOLERANCE = 0.05
+
 
 def _weights(model, layers) -> tuple[list[tuple], np.ndarray]:
     if isinstance(layers, Mapping):
@@ -82,6 +87,22 @@ def _engine(model, paths, c):
     return _graph.compiled(model, key, build)
 
 
+def _check_range(img: np.ndarray, pmax: float) -> None:
+    """Refuse a photo outside the model's pixel range ``[0, pmax]``: a ``[0, 255]`` photo on a
+    ``[0, 1]`` model would be dreamt as a white one, a ``[0, 1]`` photo on a ``[0, 255]`` model
+    as a black one. A few percent over the range (resampling overshoot) is fine."""
+    lo, hi = float(img.min()), float(img.max())
+    tolerance = RANGE_TOLERANCE * pmax
+    expected = (f"deepdream takes a photo in the model's pixel range [0, {pmax:g}] "
+                f"(info(model).pixel_max); this one ranges {lo:g}..{hi:g}")
+    if lo < -tolerance or hi > pmax + tolerance:
+        in_0_255 = pmax == 1.0 and lo >= -tolerance and hi <= 255.0 * (1 + RANGE_TOLERANCE)
+        hint = "divide it by 255" if in_0_255 else f"rescale it to [0, {pmax:g}]"
+        raise ValueError(f"{expected}: {hint}.")
+    if pmax > 1.0 and 0.0 < hi <= 1.0:
+        raise ValueError(f"{expected}, which looks like [0, 1]: multiply it by {pmax:g}.")
+
+
 def _resize(x: np.ndarray, hw) -> np.ndarray:
     return np.asarray(tf.image.resize(x, hw, method="bilinear"), dtype="float32")
 
@@ -106,7 +127,9 @@ def deepdream(
     model
         A Keras model with one image input (nested models are fine).
     image
-        A photo ``(H, W, C)`` in pixel space ``[0, info(model).pixel_max]``.
+        A photo ``(H, W, C)`` in pixel space ``[0, info(model).pixel_max]``, at least
+        :data:`MIN_SIDE` pixels per side. A photo in another range (``[0, 255]`` for a
+        ``[0, 1]`` model or the reverse), with NaNs, or a file name is refused with a message.
     layers
         One layer, a list (equal weights) or ``{layer: weight}``.
     octaves
@@ -126,7 +149,7 @@ def deepdream(
 
     Returns
     -------
-    The dreamed photo, same shape and range as ``image``.
+    The dreamed photo, same shape and range as ``image`` (clipped to the model's range).
 
     Examples
     --------
@@ -136,29 +159,29 @@ def deepdream(
     >>> deepdream(m, np.full((32, 32, 3), 0.5), "c", steps=2, progress=False).shape
     (32, 32, 3)
     """
-    img = _graph.as_batch(model, image, "image") if _graph.fixed_hw(model) is None else None
-    if img is None:  # fixed-size model: any photo size is fine, octaves are resized for it
-        img = np.asarray(image, "float32")
-        img = img[None] if img.ndim == 3 else img
-    if img.ndim != 4 or img.shape[0] != 1:
+    # a fixed-size model takes a photo of any size: the octaves are resized for it
+    img = _graph.as_batch(model, image, "image", check_size=_graph.fixed_hw(model) is None)
+    if img.shape[0] != 1:
         raise ValueError(f"deepdream takes one photo (H, W, C); got shape {np.shape(image)}.")
-    c = _graph.input_shape(model)[2]
-    if img.shape[-1] != c:
-        raise ValueError(f"The model takes {c}-channel images; the photo has {img.shape[-1]}.")
+    h, w, c = img.shape[1:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(
+            f"The photo is {h}x{w} pixels; deepdream needs at least {MIN_SIDE}x{MIN_SIDE} (its "
+            "smallest octave) and returns the photo's own size. Resize the photo first."
+        )
     for name, value, low in (("octaves", octaves, 1), ("steps", steps, 1), ("jitter", jitter, 0),
                              ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if not octave_scale > 1:
-        raise ValueError(f"octave_scale must be > 1, got {octave_scale!r}.")
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size!r}.")
+    octave_scale = _graph.check_float("octave_scale", octave_scale, 1.0, strict=True)
+    step_size = _graph.check_float("step_size", step_size, 0.0, strict=True)
     paths, weights = _weights(model, layers)
     pmax = _graph.input_map(model).pixel_max
+    _check_range(img, pmax)
     original = img / pmax
-    h, w = original.shape[1:3]
     shapes = [
-        (max(int(round(h / octave_scale**i)), 8), max(int(round(w / octave_scale**i)), 8))
+        (max(int(round(h / octave_scale**i)), MIN_SIDE),
+         max(int(round(w / octave_scale**i)), MIN_SIDE))
         for i in reversed(range(octaves))
     ]
     run = _engine(model, paths, c)

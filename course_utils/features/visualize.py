@@ -337,11 +337,9 @@ def visualize(
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0)
     warmup = _check_int("warmup", warmup, 0)
-    lr = float(DEFAULTS[method]["lr"] if lr is None else lr)
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
-    if tv < 0 or blur < 0:
-        raise ValueError(f"Penalty weights must be >= 0, got tv={tv!r}, blur={blur!r}.")
+    lr = _graph.check_float("lr", DEFAULTS[method]["lr"] if lr is None else lr, 0.0, strict=True)
+    tv = _graph.check_float("tv", tv, 0.0)
+    blur = _graph.check_float("blur", blur, 0.0)
     param = param if param is not None else (NAIVE if naive else LUCID)
 
     fixed = _graph.fixed_hw(model)
@@ -389,7 +387,7 @@ def visualize(
             for t0 in range(0, steps, _CHUNK):
                 n = min(_CHUNK, steps - t0)
                 args = (p, m, v, tf.constant(t0), tf.constant(draws[t0 : t0 + n]), u_t,
-                        tf.constant(lr), tf.constant(float(tv)), tf.constant(float(blur)),
+                        tf.constant(lr), tf.constant(tv), tf.constant(blur),
                         tf.constant(warmup))
                 p, m, v, s = _first_call(run, args, model, tgt, size) if t0 == 0 else run(*args)
                 hist.append(s.numpy())

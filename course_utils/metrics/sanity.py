@@ -343,6 +343,18 @@ def shuffled_label_model(
     y = np.asarray(labels)
     if y.shape != (len(x),):
         raise ValueError(f"Expected one label per image ({len(x)}), got shape {y.shape}.")
+    head = core.head(model)
+    n_classes = 2 if head.binary else head.n_outputs
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise TypeError(f"labels must be class indices 0..{n_classes - 1}, got dtype {y.dtype}.")
+    bad = np.flatnonzero(~np.isin(y, np.arange(n_classes)))
+    if bad.size:
+        raise ValueError(
+            f"label {y[bad[0]]} (image {bad[0]}) is not one of the model's class indices "
+            f"0..{n_classes - 1}; {bad.size} label(s) are outside them. Pass one class index "
+            "per image."
+        )
+    y = y.astype("int64")
     keras.utils.set_random_seed(seed)
     clone = keras.models.clone_model(model)  # fresh weights from the layers' initializers
     for _, layer in weighted_layers(clone):

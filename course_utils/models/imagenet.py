@@ -10,6 +10,10 @@ What happens when the weights are not cached (``COURSE_OFFLINE``):
 - ``auto``: try to download; if that fails, return a random-weight stand-in, labelled as such;
 - ``1``: never download; return a labelled random-weight stand-in.
 
+Cached weights that cannot be read (a corrupt or truncated ``.h5``) raise an error naming the
+file and saying to delete it and fetch again; with ``1`` or ``auto`` a stand-in is returned
+instead, with the same advice in its warning.
+
 A stand-in is also returned when asked for explicitly with ``load(name, standin=True)``.
 """
 
@@ -211,7 +215,19 @@ def load(name: str, standin: bool | None = None) -> keras.Model:
     if standin:
         model = _standin(key, s, "asked for explicitly")
     elif weights_cached(key):
-        model = _build(s, "imagenet")
+        try:
+            model = _build(s, "imagenet")
+        except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
+            problem = (f"weights {weights_path(key)} cannot be read ({type(exc).__name__}: "
+                       f"{exc}): the file is corrupt or cut short. Delete it and run "
+                       f"`python -m course_utils fetch {key}`")
+            if mode not in {"1", "true", "yes", "on", "auto"}:
+                raise WeightsUnavailableError(
+                    f"The cached ImageNet {problem}; or set COURSE_OFFLINE=1 to work with a "
+                    "labelled random-weight stand-in."
+                ) from None
+            model = _standin(key, s, f"the cached {problem}")
+            standin = True
     elif mode in {"1", "true", "yes", "on"}:
         model = _standin(key, s, f"COURSE_OFFLINE={mode} and no cached weights")
     else:

@@ -9,6 +9,7 @@ seconds. Changing the architecture or a setting changes the key and retrains.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -122,6 +123,36 @@ def _paths(name: str, key: str) -> tuple[Path, Path]:
     return folder / f"{name}-{key}.keras", folder / f"{name}-{key}.json"
 
 
+def _load_checked(model_path: Path, meta_path: Path) -> keras.Model | None:
+    """The cached model if it is the one that was saved there, else ``None`` after a warning
+    that names the damaged file (the caller then retrains and replaces it).
+
+    The meta JSON holds the SHA-256 of the saved model file: a garbage, empty, truncated or
+    swapped model file, a corrupt or missing meta JSON, or one written before checksums were
+    recorded, all fail the check.
+    """
+    try:
+        expected = json.loads(meta_path.read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = (f"its record {meta_path} is unreadable or has no checksum "
+                   f"({type(exc).__name__}: {exc})")
+    else:
+        if not model_path.is_file():
+            problem = f"{model_path} is missing"
+        elif cache.sha256_of(model_path) != expected:
+            problem = (f"{model_path} is not the model saved there: its SHA-256 differs from "
+                       f"the one recorded in {meta_path.name} (a damaged or replaced file)")
+        else:
+            try:
+                return keras.models.load_model(model_path, compile=False)
+            except Exception as exc:  # noqa: BLE001 - whatever Keras makes of the file
+                problem = f"{model_path} cannot be loaded ({type(exc).__name__}: {exc})"
+    message = f"The cached model is not usable: {problem}. Retraining it and replacing the cache."
+    warnings.warn(message, UserWarning, stacklevel=3)
+    print("WARNING:", message)
+    return None
+
+
 def train_or_load(
     name: str,
     build: Callable[[], keras.Model],
@@ -133,8 +164,9 @@ def train_or_load(
     """Load model ``name`` from the cache, or train it and cache it atomically.
 
     ``data()`` returns ``(x_train, y_train), (x_test, y_test)`` already scaled for the model.
-    The training history and the test accuracy are stored beside the model in a JSON file and
-    exposed by :func:`history`.
+    The training history, the test accuracy and the SHA-256 of the saved model file are stored
+    beside the model in a JSON file (:func:`history`). A cached model whose file does not match
+    its checksum, or whose JSON is unreadable, is retrained with a warning naming the file.
     """
     settings = replace(settings, seed=settings.seed + config.train_seed())
     keras.utils.set_random_seed(settings.seed)
@@ -142,8 +174,11 @@ def train_or_load(
     key = cache.key_of({"arch": architecture_key(model), "train": asdict(settings),
                         "keras": keras.__version__.split(".")[0]})
     model_path, meta_path = _paths(name, key)
-    if model_path.is_file() and meta_path.is_file() and not retrain:
-        model = keras.models.load_model(model_path, compile=False)
+    cached = None
+    if not retrain and (model_path.exists() or meta_path.exists()):
+        cached = _load_checked(model_path, meta_path)
+    if cached is not None:
+        model = cached
     else:
         (x_train, y_train), (x_test, y_test) = data()
         if settings.n_train is not None:
@@ -165,13 +200,15 @@ def train_or_load(
             callbacks=[TqdmCallback(settings.epochs, steps, f"training {name}")],
         )
         test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0, batch_size=512)
+        with cache.atomic_path(model_path) as tmp:
+            model.save(tmp)
+            digest = cache.sha256_of(tmp)
         meta = {
             "name": name, "key": key, "settings": asdict(settings),
             "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
             "test_accuracy": float(test_acc), "test_loss": float(test_loss),
+            "sha256": digest,
         }
-        with cache.atomic_path(model_path) as tmp:
-            model.save(tmp)
         cache.atomic_write_json(meta_path, meta)
     model.course_meta_path = str(meta_path)
     return register(model, info)

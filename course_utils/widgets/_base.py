@@ -122,6 +122,21 @@ def control_values(control: widgets.Widget) -> list:
     return [control.value]
 
 
+def options(name: str, values: Iterable, cast: Callable[[Any], Any] | None = None) -> tuple:
+    """The values a menu or selection slider offers, as a tuple (each through ``cast``); an
+    empty list is an error naming the option.
+
+    Examples
+    --------
+    >>> options("steps", [4.0, 16], int)
+    (4, 16)
+    """
+    values = tuple(values if cast is None else (cast(v) for v in values))
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one value to offer.")
+    return values
+
+
 class Explorer:
     """Controls + one fixed-size output, fed from a cache; see the module docstring.
 
@@ -282,6 +297,12 @@ class Explorer:
         if unknown:
             raise ValueError(f"Unknown control(s) {sorted(unknown)}; this explorer has "
                              f"{sorted(self.controls)}.")
+        for k, v in values.items():
+            if getattr(self.controls[k], "options", None) is not None:
+                valid = control_values(self.controls[k])
+                if v not in valid:
+                    raise ValueError(f"{v!r} is not an option of control {k!r}; valid "
+                                     f"values: {valid}.")
         with self.paused():
             for k, v in values.items():
                 self.controls[k].value = v

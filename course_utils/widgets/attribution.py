@@ -27,7 +27,7 @@ from course_utils.attribution import core
 from course_utils.attribution.lime import segment
 from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
 from course_utils.models import registry
-from course_utils.widgets._base import Explorer
+from course_utils.widgets._base import Explorer, options
 from course_utils.widgets._draw import PanelFigure, display_image
 
 _SLIDER = {"continuous_update": False, "style": {"description_width": "initial"}}
@@ -203,7 +203,7 @@ def ig_explorer(
         return (f"sum of attributions = {r['sum']:.4g}, f(x) - f(x') = {r['delta']:.4g}: "
                 f"<b style='color:{colour}'>completeness error {_pct(err)}</b>")
 
-    steps = tuple(int(v) for v in steps)
+    steps, baselines = options("steps", steps, int), options("baselines", baselines)
     controls = {
         "steps": widgets.SelectionSlider(options=steps, value=steps[len(steps) // 2],
                                          description="steps", **_SLIDER),
@@ -253,7 +253,9 @@ def occlusion_explorer(
     if strides is None:
         step = max(1, side // 32)
         strides = tuple(range(step, side // 4 + 1, step))
-    windows, strides = tuple(int(v) for v in windows), tuple(int(v) for v in strides)
+    windows, strides = options("windows", windows, int), options("strides", strides, int)
+    fills = options("fills", fills)
+
     def compute(window, stride, fill):
         return attribution.occlusion(model, s.x, s.target, window=window, stride=stride,
                                      fill=fill, batch_size=batch_size)[0]
@@ -317,13 +319,13 @@ def lime_explorer(
     def canonical(v):
         return v | ({"kernel_size": None} if v["segmentation"] == "slic" else {"n_segments": None})
 
-    def options(segmentation, n_segments, kernel_size):
+    def segmentation_options(segmentation, n_segments, kernel_size):
         if segmentation == "slic":
             return {"n_segments": int(n_segments)}
         return {"kernel_size": float(kernel_size)}
 
     def compute(n_samples, segmentation, n_segments, kernel_size):
-        opts = options(segmentation, n_segments, kernel_size)
+        opts = segmentation_options(segmentation, n_segments, kernel_size)
         seg = segment(s.pixels, pmax, segmentation, **opts)
         maps, exps = attribution.lime(
             model, s.x, s.target, n_samples=n_samples, segmentation=segmentation,
@@ -347,16 +349,18 @@ def lime_explorer(
         return (f"{k} superpixels, {n_samples / k:.1f} samples per superpixel; "
                 f"R<sup>2</sup> of the local linear model = {r['score']:.2f}")
 
-    samples = tuple(int(v) for v in samples)
+    samples = options("samples", samples, int)
+    n_segments, kernel_sizes = options("n_segments", n_segments), options("kernel_sizes",
+                                                                          kernel_sizes)
     controls = {
         "n_samples": widgets.SelectionSlider(options=samples, value=samples[len(samples) // 2],
                                              description="samples", **_SLIDER),
         "segmentation": widgets.Dropdown(options=["slic", "quickshift"], value="slic",
                                          description="superpixels"),
-        "n_segments": widgets.SelectionSlider(options=tuple(n_segments),
+        "n_segments": widgets.SelectionSlider(options=n_segments,
                                               value=n_segments[len(n_segments) // 2],
                                               description="SLIC segments", **_SLIDER),
-        "kernel_size": widgets.SelectionSlider(options=tuple(kernel_sizes),
+        "kernel_size": widgets.SelectionSlider(options=kernel_sizes,
                                                value=kernel_sizes[len(kernel_sizes) // 2],
                                                description="quickshift kernel", **_SLIDER),
     }
@@ -396,20 +400,36 @@ def gradcam_explorer(
     layers
         Layer names offered (default: up to 8 activation layers from shallow to deep).
     classes
-        Class indices offered; default the ``top`` predicted classes.
+        Class indices offered; default the ``top`` predicted classes. A model with a single
+        sigmoid (or logit) output has two classes, as in ``course_utils.attribution``: 0, the
+        class the unit scores, and 1, the other one, explained through the negated logit.
 
     The status line gives the raw maximum of the map: maps are drawn each with its own colour
     scale, so compare these numbers to see which class really has the stronger evidence.
     """
     s = subject(model, image, None)
-    layers = list(layers) if layers is not None else _default_layers(model)
+    layers = list(options("layers", _default_layers(model) if layers is None else layers))
     for name in layers:
         surgery.require_spatial(model, name)
     scores = np.asarray(model(s.x, training=False))[0]  # one forward pass, not a hot loop
+    head = core.head(model)
+    if head.binary:  # class 1, the other class: 1 - p of a sigmoid, minus a bare logit
+        other = 1.0 - scores[0] if head.activation == "sigmoid" else -scores[0]
+        scores = np.array([scores[0], other])
     if classes is None:
-        classes = [int(c) for c in np.argsort(scores)[::-1][:top]]
-    classes = [int(c) for c in classes]
-    class_options = [(f"{s.name(c)} ({scores[c]:.2f})", c) for c in classes]
+        classes = np.argsort(scores)[::-1][:top]
+    classes = list(options("classes", classes, int))
+    bad = [c for c in classes if not 0 <= c < len(scores)]
+    if bad:
+        hint = " (a single sigmoid output: 0 = the scored class, 1 = the other)" * head.binary
+        raise ValueError(
+            f"Class {bad[0]} is outside the model's classes 0..{len(scores) - 1}{hint}.")
+
+    def label(c: int) -> str:
+        how = ", negated logit" if head.binary and c == 1 else ""
+        return f"{s.name(c)} ({scores[c]:.2f}{how})"
+
+    class_options = [(label(c), c) for c in classes]
 
     def compute(layer, target):
         return attribution.gradcam(model, s.x, target, layer=layer, batch_size=batch_size)[0]
