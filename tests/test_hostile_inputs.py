@@ -186,6 +186,25 @@ def test_a_damaged_model_cache_is_rebuilt_with_a_warning_naming_the_file(
     assert [p.name for p in model_path.parent.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_cache_written_before_checksums_is_adopted_not_retrained(tmp_path, monkeypatch,
+                                                                   fit_calls):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    first, model_path, meta_path = _tiny_train()
+    meta = json.loads(meta_path.read_text())
+    digest = meta.pop("sha256")
+    meta_path.write_text(json.dumps(meta))  # as sessions before the checksum wrote it
+    trainings = len(fit_calls)
+    again, _, _ = _tiny_train()
+    assert len(fit_calls) == trainings  # minutes of training are not thrown away
+    assert json.loads(meta_path.read_text())["sha256"] == digest  # and now it is checked
+    x = np.random.default_rng(1).uniform(0, 1, (4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(again.predict(x, verbose=0), first.predict(x, verbose=0))
+    model_path.write_bytes(model_path.read_bytes()[:100])  # from now on damage is caught
+    with pytest.warns(UserWarning, match="Retraining it"):
+        _tiny_train()
+    assert len(fit_calls) == trainings + 1
+
+
 # --------------------------------------------------------------------------------------------
 # Feature visualization and DeepDream (findings 6, 7 and 12)
 # --------------------------------------------------------------------------------------------

@@ -49,11 +49,15 @@ def run_setting(name: str, out: Path, notebooks: list[Path], timeout: int) -> No
     for nb_path in notebooks:
         start = time.time()
         nb = nbformat.read(nb_path, as_version=4)
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3", allow_errors=True).preprocess(
-            nb, {"metadata": {"path": str(nb_path.parent)}}
-        )
+        lines = []
+        try:
+            ExecutePreprocessor(timeout=timeout, kernel_name="python3",
+                                allow_errors=True).preprocess(
+                nb, {"metadata": {"path": str(nb_path.parent)}})
+        except Exception as exc:  # noqa: BLE001 - a cell timeout or a dead kernel: report it
+            lines.append(f"FAILED to execute: {type(exc).__name__}: {str(exc)[:300]}")
         nbformat.write(nb, folder / nb_path.name)
-        lines = [f"## {nb_path.stem} [{name}] {time.time() - start:.0f} s"]
+        lines.insert(0, f"## {nb_path.stem} [{name}] {time.time() - start:.0f} s")
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated, from {', '.join(SETTINGS)}")
     parser.add_argument("--notebooks", nargs="*", default=[],
                         help="notebook number prefixes (default: every lesson)")
-    parser.add_argument("--timeout", type=int, default=1800)
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting here
     args = parser.parse_args(argv)
     every = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

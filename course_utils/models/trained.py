@@ -123,20 +123,45 @@ def _paths(name: str, key: str) -> tuple[Path, Path]:
     return folder / f"{name}-{key}.keras", folder / f"{name}-{key}.json"
 
 
+#: Stands for the checksum of a record written before checksums were recorded.
+LEGACY = "legacy"
+
+
+def _adopt_legacy(model_path: Path, meta_path: Path, meta: dict) -> keras.Model | None:
+    """A model cached before records held a checksum: load it (a file Keras cannot read is
+    retrained like any damaged one) and record its checksum, so that a cache of minutes of
+    training is not thrown away for want of a checksum."""
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - whatever Keras makes of the file
+        message = (f"The cached model is not usable: {model_path} cannot be loaded "
+                   f"({type(exc).__name__}: {exc}). Retraining it and replacing the cache.")
+        warnings.warn(message, UserWarning, stacklevel=4)
+        print("WARNING:", message)
+        return None
+    cache.atomic_write_json(meta_path, {**meta, "sha256": cache.sha256_of(model_path)})
+    return model
+
+
 def _load_checked(model_path: Path, meta_path: Path) -> keras.Model | None:
     """The cached model if it is the one that was saved there, else ``None`` after a warning
     that names the damaged file (the caller then retrains and replaces it).
 
     The meta JSON holds the SHA-256 of the saved model file: a garbage, empty, truncated or
-    swapped model file, a corrupt or missing meta JSON, or one written before checksums were
-    recorded, all fail the check.
+    swapped model file, or a corrupt or missing meta JSON, fail the check. A record written
+    before checksums were recorded is adopted: its model is loaded and its checksum recorded.
     """
     try:
-        expected = json.loads(meta_path.read_text())["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        meta = json.loads(meta_path.read_text())
+        expected = meta.get("sha256", LEGACY) if isinstance(meta, dict) else None
+        if not isinstance(expected, str):
+            raise TypeError(f"its checksum is {expected!r}, not a hex string")
+    except (OSError, ValueError, TypeError) as exc:
         problem = (f"its record {meta_path} is unreadable or has no checksum "
                    f"({type(exc).__name__}: {exc})")
     else:
+        if expected == LEGACY and model_path.is_file():
+            return _adopt_legacy(model_path, meta_path, meta)
         if not model_path.is_file():
             problem = f"{model_path} is missing"
         elif cache.sha256_of(model_path) != expected:
