@@ -12,6 +12,8 @@ def test_check_reports_versions_devices_and_caches():
     assert set(report["imagenet_weights_cached"]) >= {"vgg16", "xception", "inception_v3",
                                                       "mobilenet_v2"}
     assert isinstance(report["gpus"], list)
+    assert report["efficientnet_lite0_package"][0].isdigit()  # a version: installed
+    assert isinstance(report["efficientnet_lite0_converted"], bool)
 
 
 def test_fetch_rejects_unknown_names_and_lists_the_valid_ones():
