@@ -167,3 +167,19 @@ def test_allowed_globals_are_exactly_a_state_dicts():
     assert "collections.OrderedDict" in names and "torch._utils._rebuild_tensor_v2" in names
     assert all(n.startswith("torch.") and n.endswith("Storage") for n in
                names - {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2"})
+
+
+@pytest.mark.parametrize("target", [b"ctorch\nFloatStorage\n",
+                                    b"ctorch._utils\n_rebuild_tensor_v2\n",
+                                    b"ccollections\nOrderedDict\n"])
+@pytest.mark.parametrize("state", [b"}S'name'\nS'ByteStorage'\ns",  # a __dict__ update
+                                   b"N}S'name'\nS'ByteStorage'\ns\x86"])  # a slot state
+def test_a_pickle_cannot_alter_the_objects_it_is_allowed_to_name(tmp_path, target, state):
+    """BUILD on an allowed global must fail, not change it for this or later reads."""
+    path = tmp_path / "build.pth"
+    _legacy_file(path, b"\x80\x02" + target + state + b"b.")
+    with pytest.raises(TorchFileError):
+        read_torch_state_dict(path)
+    assert {k[1]: v.name for k, v in torch_weights._ALLOWED.items()  # noqa: SLF001
+            if k[1].endswith("Storage")} == {n: n for n in torch_weights.STORAGE_DTYPES}
+    test_reads_back_what_was_written_dtypes_shapes_and_values(tmp_path)

@@ -52,45 +52,70 @@ class TorchFileError(ValueError):
     or its pickle names a global that is not allowed."""
 
 
-@dataclass(frozen=True)
-class _StorageType:
+# The objects a pickle can reach are immutable: no ``__dict__`` (slots), frozen, and a
+# ``__setstate__`` that refuses, so a pickle's BUILD opcode cannot change them, nor the
+# module-level ones that later reads share.
+
+
+class _Immutable:
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"refused to set the state of {type(self).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class _StorageType(_Immutable):
     name: str
+
+    __setstate__ = _Immutable.__setstate__
 
     @property
     def dtype(self) -> np.dtype:
         return np.dtype(STORAGE_DTYPES[self.name])
 
 
-@dataclass
-class _Storage:
+@dataclass(frozen=True, slots=True)
+class _Storage(_Immutable):
     key: str
     dtype: np.dtype
     numel: int
-    data: np.ndarray | None = None
+
+    __setstate__ = _Immutable.__setstate__
 
 
-@dataclass
-class _PendingTensor:
+@dataclass(frozen=True, slots=True)
+class _PendingTensor(_Immutable):
     storage: _Storage
     offset: int
     size: tuple
     stride: tuple
 
+    __setstate__ = _Immutable.__setstate__
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+
+def _valid_geometry(offset, size, stride) -> bool:
+    return (isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)
+            and all(type(v) is int and v >= 0 for v in (offset, *size, *stride)))
+
+
+class _RebuildTensor(_Immutable):
     """Local stand-in for ``torch._utils._rebuild_tensor_v2``: records where the tensor lies."""
-    if not isinstance(storage, _Storage):
-        raise pickle.UnpicklingError("_rebuild_tensor_v2 called without a storage")
-    ints = (storage_offset, *size, *stride)
-    if not all(isinstance(v, int) and v >= 0 for v in ints) or len(size) != len(stride):
-        raise pickle.UnpicklingError(f"invalid tensor geometry {size} / {stride}")
-    return _PendingTensor(storage, int(storage_offset), tuple(size), tuple(stride))
+
+    __slots__ = ()
+
+    def __call__(self, storage, storage_offset, size, stride, requires_grad=False,
+                 backward_hooks=None, metadata=None):
+        if not isinstance(storage, _Storage):
+            raise pickle.UnpicklingError("_rebuild_tensor_v2 called without a storage")
+        if not _valid_geometry(storage_offset, size, stride):
+            raise pickle.UnpicklingError(f"invalid tensor geometry {size!r:.40} / {stride!r:.40}")
+        return _PendingTensor(storage, storage_offset, size, stride)
 
 
 _ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor_v2"): _RebuildTensor(),
     **{("torch", name): _StorageType(name) for name in STORAGE_DTYPES},
 }
 
@@ -135,11 +160,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return storage
 
 
-def _materialize(t: _PendingTensor) -> np.ndarray:
-    data = t.storage.data
-    last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride) if n > 0)
+def _materialize(t: _PendingTensor, data: np.ndarray) -> np.ndarray:
+    if not _valid_geometry(t.offset, t.size, t.stride):
+        raise pickle.UnpicklingError("invalid tensor geometry")
+    native = data.dtype.newbyteorder("=")
     if any(n == 0 for n in t.size):
-        return np.zeros(t.size, dtype=data.dtype.newbyteorder("="))
+        return np.zeros(t.size, dtype=native)
+    last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride))
     if last >= data.size:
         raise pickle.UnpicklingError(
             f"tensor of size {t.size} reaches element {last} of a storage of {data.size}"
@@ -148,7 +175,7 @@ def _materialize(t: _PendingTensor) -> np.ndarray:
     view = np.lib.stride_tricks.as_strided(
         data[t.offset:], shape=t.size, strides=tuple(s * item for s in t.stride), writeable=False
     )
-    return np.array(view, dtype=data.dtype.newbyteorder("="), order="C")
+    return np.array(view, dtype=native, order="C")
 
 
 def read_torch_state_dict(path: str | os.PathLike,
@@ -215,6 +242,7 @@ def read_torch_state_dict(path: str | os.PathLike,
         if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
             raise TorchFileError(f"{path}: only little-endian files are supported.")
         storages: dict[str, _Storage] = {}
+        data: dict[str, np.ndarray] = {}
         result = _RestrictedUnpickler(fh, path, storages).load()
         keys = _RestrictedUnpickler(fh, path).load()
         if not isinstance(keys, list) or sorted(keys) != sorted(storages):
@@ -233,16 +261,17 @@ def read_torch_state_dict(path: str | os.PathLike,
             body = fh.read(nbytes)
             if len(body) != nbytes:
                 raise EOFError
-            s.data = np.frombuffer(body, dtype=s.dtype)
+            data[key] = np.frombuffer(body, dtype=s.dtype)
         if fh.read(1):
             raise TorchFileError(f"{path}: unexpected data after the last storage.")
         if not isinstance(result, dict):
             raise TorchFileError(f"{path}: holds a {type(result).__name__}, not a state dict.")
         out = {}
         for name, value in result.items():
-            if not isinstance(name, str) or not isinstance(value, _PendingTensor):
+            if (not isinstance(name, str) or not isinstance(value, _PendingTensor)
+                    or storages.get(value.storage.key) is not value.storage):
                 raise TorchFileError(f"{path}: entry {name!r:.60} is not a tensor.")
-            out[name] = _materialize(value)
+            out[name] = _materialize(value, data[value.storage.key])
         return out
     except TorchFileError:
         raise
@@ -312,8 +341,8 @@ def write_legacy_state_dict(path: str | os.PathLike, state: dict[str, np.ndarray
     for i, (name, value) in enumerate(state.items()):
         arr = np.array(value, order="C")  # keeps 0-d arrays 0-d
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-        s = _Storage(str(i), arr.dtype, arr.size, arr.reshape(-1))
-        storages.append(s)
+        s = _Storage(str(i), arr.dtype, arr.size)
+        storages.append((s, arr))
         tensors[name] = _FakeTensor(s, arr)
     with open(path, "wb") as fh:
         for header in (MAGIC_NUMBER, PROTOCOL_VERSION,
@@ -321,7 +350,7 @@ def write_legacy_state_dict(path: str | os.PathLike, state: dict[str, np.ndarray
                         "type_sizes": {"short": 2, "int": 4, "long": 4}}):
             pickle.dump(header, fh, protocol=2)
         _LegacyPickler(fh, protocol=2).dump(tensors)
-        pickle.dump([s.key for s in storages], fh, protocol=2)
-        for s in storages:
+        pickle.dump([s.key for s, _ in storages], fh, protocol=2)
+        for s, arr in storages:
             fh.write(struct.pack("<q", s.numel))
-            fh.write(s.data.tobytes())
+            fh.write(arr.tobytes())
