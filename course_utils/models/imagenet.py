@@ -267,6 +267,11 @@ def load(name: str, standin: bool | None = None, fallback: str | None = None) ->
 
     Examples
     --------
+    >>> from course_utils.models import info
+    >>> m = load("efficientnet_lite0")
+    >>> x = preprocess("lite0", np.full((1, 224, 224, 3), 127.0))
+    >>> m.predict(x, verbose=0).shape, info(m).label
+    ((1, 1000), '')
     >>> m = load("vgg16", fallback="efficientnet_lite0")  # doctest: +SKIP
     >>> info(m).name, info(m).stands_for  # when VGG16's weights are not cached  # doctest: +SKIP
     ('efficientnet_lite0', 'vgg16')
