@@ -228,6 +228,18 @@ def test_gradcam_uses_the_activation_after_top_conv_and_the_methods_run(lite0):
         assert cam[56:168, 56:168].sum() / cam.sum() > 0.35, crop
 
 
+def test_logits_are_the_classifier_before_its_softmax(lite0):
+    x = models.preprocess("lite0", sample_image("chelsea", size=224))[None]
+    logits = surgery.forward(lite0, x, logits=True).numpy()
+    feats = keras.Model(lite0.input, lite0.get_layer("avg_pool").output)(x).numpy()
+    dense = lite0.get_layer("predictions")
+    np.testing.assert_allclose(logits, feats @ dense.kernel.numpy() + dense.bias.numpy(),
+                               rtol=1e-4, atol=1e-4)
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(probs, lite0(x, training=False).numpy(), atol=1e-5)
+    assert np.ptp(logits) > 10  # real logits, not probabilities
+
+
 def test_folding_gives_the_same_function_depthwise_included(lite0):
     pairs = folding.fold_pairs(lite0)
     convs = {type(c).__name__ for c, _ in pairs}
