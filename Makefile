@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BUILD  ?= build
-# auto: use pretrained weights when cached or downloadable, else an on-screen labelled stand-in.
+# auto: download pretrained weights that are not cached; when that fails, each lesson's
+# models.load(..., fallback=...) or standin=True says what to show instead (labelled on screen).
 COURSE_OFFLINE ?= auto
 export COURSE_OFFLINE
 export TF_CPP_MIN_LOG_LEVEL ?= 2

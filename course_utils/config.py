@@ -10,8 +10,9 @@ Two environment variables steer everything:
     caches, another honest model: the way to check that a lesson's claim holds for any
     training, not only for one (``tools/lesson_margins.py`` runs every lesson under several).
 ``COURSE_OFFLINE``
-    ``1`` means: never try to download, and let :func:`course_utils.models.load` fall back to an
-    explicitly labelled random-weight stand-in when pretrained weights are not cached.
+    ``1`` means: never try to download. :func:`course_utils.models.load` then raises when a
+    network's pretrained weights are not cached, unless the call asks for a ``fallback=``
+    network (EfficientNet-Lite0, whose weights come with a package) or ``standin=True``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ def test_check_reports_versions_devices_and_caches():
     assert set(report["imagenet_weights_cached"]) >= {"vgg16", "xception", "inception_v3",
                                                       "mobilenet_v2"}
     assert isinstance(report["gpus"], list)
+    assert report["efficientnet_lite0_package"][0].isdigit()  # a version: installed
+    assert isinstance(report["efficientnet_lite0_converted"], bool)
 
 
 def test_fetch_rejects_unknown_names_and_lists_the_valid_ones():
@@ -28,6 +30,15 @@ def test_fetch_offline_fails_cleanly_without_leaving_files(tmp_path, monkeypatch
     with pytest.raises(DownloadError, match="COURSE_OFFLINE"):
         cli.fetch(["food101"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_efficientnet_lite0_converts_its_weights_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")  # nothing to download: the weights are a package
+    assert cli.check()["efficientnet_lite0_converted"] is False
+    cli.fetch(["efficientnet_lite0"])
+    assert (tmp_path / "cache" / "models" / "efficientnet_lite0.weights.npz").is_file()
+    assert cli.check()["efficientnet_lite0_converted"] is True
 
 
 def test_module_entry_point_prints_the_report():

@@ -11,8 +11,10 @@ from course_utils.models import imagenet
 def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError) as err:
         models.load("alexnet")
-    for name in ("vgg16", "xception", "inception_v3", "mobilenet_v2"):
+    for name in ("vgg16", "xception", "inception_v3", "mobilenet_v2", "efficientnet_lite0"):
         assert name in str(err.value)
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        models.load("vgg16", fallback="alexnet")  # checked before anything is loaded
 
 
 def test_class_names_match_keras_spelling_for_known_classes():
@@ -79,25 +81,68 @@ def test_strict_mode_without_weights_says_what_is_missing_and_how_to_fetch(keras
         models.load("mobilenet_v2")
     msg = str(err.value)
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5" in msg
-    assert "python -m course_utils fetch mobilenet_v2" in msg and "COURSE_OFFLINE=1" in msg
+    assert "python -m course_utils fetch mobilenet_v2" in msg and "could not be downloaded" in msg
+    assert "fallback='efficientnet_lite0'" in msg and "standin=True" in msg
     assert not any((keras_home / "models").glob("*.h5"))
 
 
-def test_offline_mode_gives_a_labelled_standin(keras_home, monkeypatch):
+@pytest.mark.parametrize("mode", ["1", "auto"])
+def test_offline_without_weights_never_hands_back_another_architecture(keras_home, monkeypatch,
+                                                                        mode):
+    """No stand-in and no other network unless the call asks: code naming VGG16's layers must
+    not silently receive something else."""
+    monkeypatch.setenv("COURSE_OFFLINE", mode)
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise OSError("network is unreachable")
+
+    from keras.src.utils import file_utils
+
+    monkeypatch.setattr(file_utils, "urlretrieve", refuse)
+    with pytest.raises(models.WeightsUnavailableError) as err:
+        models.load("vgg16")
+    msg = str(err.value)
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in msg
+    assert "fallback='efficientnet_lite0'" in msg and "standin=True" in msg
+    assert (not calls and f"COURSE_OFFLINE={mode}" in msg) if mode == "1" else calls
+
+
+def test_fallback_returns_lite0_labelled_with_what_it_stands_for(keras_home, monkeypatch,
+                                                                  capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.warns(UserWarning, match="INSTEAD OF VGG16"):
+        model = models.load("vgg16", fallback="efficientnet_lite0")
+    info = models.info(model)
+    assert info.name == "efficientnet_lite0" and info.stands_for == "vgg16"
+    assert not info.standin and "EfficientNet-Lite0" in info.label and "VGG16" in info.label
+    assert "INSTEAD OF VGG16" in capsys.readouterr().out  # said on screen
+    names = {la.name for la in model.layers}
+    assert "top_conv" in names and "block1_conv1" not in names
+    x = models.preprocess("lite0", np.full((1, 224, 224, 3), 127.0))
+    assert model.predict(x, verbose=0).shape == (1, 1000)
+
+
+def test_fallback_after_a_failed_download(keras_home, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    _no_network(monkeypatch)
+    with pytest.warns(UserWarning, match="could not be downloaded"):
+        model = models.load("xception", fallback="lite0")
+    assert models.info(model).stands_for == "xception"
+
+
+def test_standin_only_when_asked_and_labelled(keras_home, monkeypatch):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     with pytest.warns(UserWarning, match="STAND-IN"):
-        model = models.load("mobilenet_v2")
+        model = models.load("mobilenet_v2", standin=True)
     info = models.info(model)
     assert info.standin and "STAND-IN" in info.label and info.pixel_max == 255
     assert model.output.shape[-1] == 1000 and info.class_names[283] == "Persian_cat"
-
-
-def test_auto_mode_falls_back_to_a_standin_when_the_download_fails(keras_home, monkeypatch):
-    monkeypatch.setenv("COURSE_OFFLINE", "auto")
-    _no_network(monkeypatch)
-    with pytest.warns(UserWarning, match="could not be downloaded"):
-        model = models.load("mobilenet_v2")
-    assert models.is_standin(model)
+    assert model.get_layer("Conv1") is not None  # MobileNetV2's own architecture
+    with pytest.warns(UserWarning, match="STAND-IN"):
+        lite = models.load("efficientnet_lite0", standin=True)
+    assert models.is_standin(lite) and lite.get_layer("top_conv") is not None
 
 
 def test_cached_weights_are_loaded_and_not_labelled(keras_home, monkeypatch):
@@ -112,8 +157,9 @@ def test_cached_weights_are_loaded_and_not_labelled(keras_home, monkeypatch):
 
     with h5py.File(path, "w") as fh:  # the legacy layout keras.applications files have
         legacy_h5_format.save_weights_to_hdf5_group(fh, donor)
-    model = models.load("mobilenet_v2")
-    assert not models.is_standin(model)
+    model = models.load("mobilenet_v2", fallback="efficientnet_lite0")  # not needed: unused
+    assert not models.is_standin(model) and models.info(model).name == "mobilenet_v2"
+    assert models.info(model).label == ""
     x = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), donor.predict(x, verbose=0),
                                atol=1e-6)
@@ -133,17 +179,21 @@ def test_corrupt_cached_weights_name_the_file_and_what_to_do(keras_home, monkeyp
     with pytest.raises(models.WeightsUnavailableError) as err:
         models.load("mobilenet_v2")
     msg = str(err.value)
-    assert str(path) in msg and "Delete it" in msg
+    assert str(path) in msg and "delete it" in msg
     assert "python -m course_utils fetch mobilenet_v2" in msg
 
 
 @pytest.mark.parametrize("mode", ["1", "auto"])
-def test_corrupt_cached_weights_fall_back_to_a_labelled_standin_offline(mode, keras_home,
-                                                                        monkeypatch):
+def test_corrupt_cached_weights_take_the_fallback_asked_for_naming_the_file(mode, keras_home,
+                                                                            monkeypatch):
     monkeypatch.setenv("COURSE_OFFLINE", mode)
     _no_network(monkeypatch)
     path = _corrupt_weights("mobilenet_v2", keep=b"")
-    with pytest.warns(UserWarning, match="STAND-IN") as record:
-        model = models.load("mobilenet_v2")
-    assert models.is_standin(model)
+    with pytest.warns(UserWarning, match="INSTEAD OF") as record:
+        model = models.load("mobilenet_v2", fallback="efficientnet_lite0")
+    assert not models.is_standin(model)
+    assert models.info(model).name == "efficientnet_lite0"
+    assert models.info(model).stands_for == "mobilenet_v2"
     assert any(str(path) in str(w.message) for w in record)
+    with pytest.raises(models.WeightsUnavailableError, match="delete it"):
+        models.load("mobilenet_v2")  # no fallback asked for: never a stand-in in its place

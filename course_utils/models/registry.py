@@ -1,10 +1,10 @@
 """What the course knows about a model: its preprocessing, pixel range, classes, and whether it
-is a random-weight stand-in.
+is a random-weight stand-in or a network shown in place of another.
 
 Every model that ``course_utils`` hands out is registered here, so that attribution methods can
 map pixel-space baselines (a black image, a grey patch) through the model's own preprocessing,
-and plotting can label a stand-in on screen. Models built by hand get a neutral default: inputs
-already in pixel space ``[0, 1]``.
+and plotting can label a stand-in (or a network shown in place of another) on screen. Models
+built by hand get a neutral default: inputs already in pixel space ``[0, 1]``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class ModelInfo:
         One name per output unit (empty when unknown).
     standin
         True when the weights are random: every figure made from it must say so.
+    note
+        What a figure should say about a trained model shown in place of another (a
+        ``fallback=`` in :func:`course_utils.models.load`), "" otherwise.
+    stands_for
+        The name of the model that was asked for when this one is shown instead, "" otherwise.
     """
 
     name: str = "model"
@@ -46,11 +51,14 @@ class ModelInfo:
     pixel_max: float = 1.0
     class_names: Sequence[str] = field(default_factory=list)
     standin: bool = False
+    note: str = ""
+    stands_for: str = ""
 
     @property
     def label(self) -> str:
-        """What a figure should show about the model ("" for a trained model)."""
-        return STANDIN_LABEL if self.standin else ""
+        """What a figure should show about the model: the stand-in warning, the note of a
+        network shown in place of another, or "" for a trained model shown as itself."""
+        return STANDIN_LABEL if self.standin else self.note
 
 
 _REGISTRY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

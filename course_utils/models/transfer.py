@@ -94,6 +94,7 @@ def transfer_model(base: keras.Model, n_classes: int, class_names: list[str] | N
     return register(model, ModelInfo(
         name=model.name, preprocess=base_info.preprocess, pixel_max=base_info.pixel_max,
         class_names=list(class_names or []), standin=base_info.standin,
+        note=base_info.note, stands_for=base_info.stands_for,
     ))
 
 
