@@ -112,3 +112,24 @@ def test_sample_images_are_rgb_photos_in_pixel_range(name):
 def test_unknown_sample_lists_valid_names():
     with pytest.raises(ValueError, match="chelsea"):
         data.sample_image("lena")
+
+
+def test_two_photos_puts_each_photo_in_its_half_and_the_masks_split_the_picture():
+    from PIL import Image
+
+    image, masks = data.two_photos("chelsea", "coffee", size=64)
+    assert image.shape == (64, 64, 3) and masks.shape == (2, 64, 64)
+    assert not (masks[0] & masks[1]).any() and (masks[0] | masks[1]).all()
+    assert masks[0][:, :32].all() and masks[1][:, 32:].all()
+    # the left half is the cat's central strip (300 x 451 photo: 150 px wide, centred)
+    from skimage import data as skdata
+
+    cat = skdata.chelsea()
+    left = (cat.shape[1] - 150) // 2
+    strip = np.asarray(Image.fromarray(cat[:, left:left + 150]).resize((32, 64), Image.BILINEAR))
+    np.testing.assert_array_equal(image[:, :32], strip.astype("float32"))
+    assert np.abs(image[:, 32:] - image[:, :32]).mean() > 20  # the right half is another photo
+    with pytest.raises(ValueError, match="even"):
+        data.two_photos(size=63)
+    with pytest.raises(ValueError, match="chelsea"):
+        data.two_photos("lena")

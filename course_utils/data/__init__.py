@@ -12,11 +12,11 @@ from course_utils.data.folders import (
     food101,
     food101_folder,
 )
-from course_utils.data.samples import SAMPLES, sample_image
+from course_utils.data.samples import SAMPLES, sample_image, two_photos
 from course_utils.data.synthetic import ShapesData, shapes
 
 __all__ = [
     "FOOD_CLASSES", "PET_CLASSES", "SAMPLES", "DownloadError", "ImageSet", "ShapesData",
     "cats_vs_dogs", "cats_vs_dogs_folder", "download", "fashion_mnist", "food101",
-    "food101_folder", "sample_image", "shapes",
+    "food101_folder", "sample_image", "shapes", "two_photos",
 ]
