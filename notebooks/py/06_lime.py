@@ -40,7 +40,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import pairwise_distances
 from skimage.segmentation import mark_boundaries
 
-from course_utils import attribution, data, models, widgets
+from course_utils import attribution, data, metrics, models, widgets
 from course_utils.attribution.lime import segment
 from course_utils.widgets import show_panels
 
@@ -226,27 +226,41 @@ for n in (50, N_SAMPLES):
     print(f"{n:5d} samples ({n / k:5.1f} per superpixel): two seeds agree with r = {r:.2f}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. An ImageNet network
+# ## 6. An ImageNet network, two classes on one picture
 #
-# The same call explains a photo. Offline, the network is a labelled random-weight stand-in.
+# The same call explains a photo. The picture holds a cat (left) and a cup of espresso
+# (right); LIME fits one local linear model per class, so each class gets its own superpixel
+# weights. Without the seeds' network's weights (offline), `fallback=` shows
+# EfficientNet-Lite0, a real ImageNet network whose weights come with the course; the figures
+# say which network you see.
 
 # %%
-net = models.load(IMAGENET_MODEL)
-size = models.input_size(IMAGENET_MODEL)
-cat = data.sample_image("chelsea", size=size)
-xcat = models.preprocess(IMAGENET_MODEL, cat)
-pred = int(net.predict(xcat[None], verbose=0).argmax())
-cat_map = attribution.lime(net, xcat, pred, n_samples=N_SAMPLES // 3 if QUICK else N_SAMPLES,
-                           segmentation="slic", segmentation_options={"n_segments": 50})[0]
-assert cat_map.shape == (size, size) and np.isfinite(cat_map).all()
-show_panels(cat, [None, cat_map], ["input", f"LIME for {models.info(net).class_names[pred]}"],
-          model=net, signed=[False, True], size=3.5)
+net = models.load(IMAGENET_MODEL, fallback="efficientnet_lite0")
+net_info = models.info(net)
+if net_info.label:
+    print(net_info.label)
+size = models.input_size(net_info.name)
+pair, halves = data.two_photos("chelsea", "coffee", size=size)
+xp = net_info.preprocess(pair[None].copy())[0]
+CAT, ESPRESSO = 285, 967  # "Egyptian cat", "espresso"
+pair_maps = attribution.lime(net, np.stack([xp, xp]), [CAT, ESPRESSO],
+                             n_samples=N_SAMPLES // 3 if QUICK else N_SAMPLES,
+                             segmentation="slic", segmentation_options={"n_segments": 50})
+own = metrics.energy_in_mask(pair_maps, halves)  # share of the positive weight on each object
+print(f"share of the positive weight on its own object: cat {own[0]:.2f}, "
+      f"espresso {own[1]:.2f}")
+assert (own > 0.8).all()  # each class is explained by its own object
+show_panels(pair, [None, *pair_maps], ["input", f"LIME: {net_info.class_names[CAT]}",
+                                       f"LIME: {net_info.class_names[ESPRESSO]}"],
+            model=net, signed=[False, True, True], size=3.2)
 
 # %% [markdown]
-# **What to see with real weights.** A trained network explains "tabby" mostly with the
-# superpixels of the cat's face and striped forehead; a few background superpixels get small
-# weights of either sign. With the stand-in the weights are scattered: there is nothing to
-# find.
+# **What to notice.** Each class is explained by its own object: measured with
+# EfficientNet-Lite0, 0.95 of the cat's positive weight lies on the cat and 0.89 (100
+# samples, quick mode) to 0.97 (300 samples) of the espresso's on the cup, the same with and
+# without oneDNN and with AVX2 kernels. LIME switches whole superpixels off, so a class whose
+# evidence is in one place (the cup) is found cleanly, and its weights come in superpixel
+# blocks, not pixels.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Explore: samples and segmentation
