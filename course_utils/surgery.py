@@ -171,10 +171,17 @@ def last_spatial_layer(model: keras.Model) -> keras.layers.Layer:
 
 
 def require_spatial(model: keras.Model, ref: LayerRef) -> tuple:
-    """Resolve ``ref`` and check its output is a 4-D feature map; return its path."""
+    """Resolve ``ref`` and check its output is a 4-D feature map; return its path.
+
+    A nested model (e.g. the convolutional base of a transfer-learning model) stands for its
+    output layer.
+    """
     path = find_path(model, ref)
+    if _is_model(path[-1]):
+        inner = output_layer(path[-1])
+        path = next((p for p, la in iter_layers(path[-1], path) if la is inner), path)
     layer = path[-1]
-    if _is_model(layer) or _output_rank(layer) != 4:
+    if _output_rank(layer) != 4:
         valid = ", ".join(path_name(q) for q in spatial_layers(model))
         raise ValueError(
             f"Layer {layer.name!r} has no spatial (N, H, W, C) output "

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import config, surgery
+from course_utils.attribution import checks
 from course_utils.models import registry
 from course_utils.surgery import compiled  # noqa: F401 - the methods call core.compiled
 
@@ -203,7 +204,13 @@ def as_batch(model: keras.Model, images) -> np.ndarray:
     shape = model_input_shape(model)
     if isinstance(images, (tf.Tensor, tf.Variable)) or hasattr(images, "numpy"):
         images = images.numpy()
-    arr = np.asarray(images)
+    try:
+        arr = np.asarray(images)
+    except ValueError:  # a ragged list: NumPy refuses to stack it
+        raise ValueError(
+            "Images must all have the same shape (H, W, C); got a list of arrays of different "
+            "shapes. Resize them to the model's input size and stack them with np.stack."
+        ) from None
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
@@ -239,11 +246,30 @@ def as_batch(model: keras.Model, images) -> np.ndarray:
                 f"Model {model.name!r} expects images of size {shape[:2]}, got {arr.shape[1:3]} "
                 f"(axis {axis + 1}). Resize the images to the model's input size."
             )
+    if None in shape[:2]:
+        _check_size_fits(model, arr.shape[1:])
     arr = arr.astype("float32", copy=True)
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.isfinite(arr)))
         raise ValueError(f"Images contain {bad} NaN or infinite value(s); clean the input first.")
     return arr
+
+
+def _check_size_fits(model: keras.Model, shape: tuple) -> None:
+    """For a model that accepts any image size: check symbolically (no computation) that
+    images of ``shape = (H, W, C)`` survive its convolutions and poolings (cached per size)."""
+    cache = surgery.model_cache(model, "_course_utils_sizes")
+    if shape not in cache:
+        try:
+            model.compute_output_spec(keras.KerasTensor((1, *shape)))
+            cache[shape] = None
+        except ValueError as err:
+            cache[shape] = str(err).split(". Received")[0]
+    if cache[shape] is not None:
+        raise ValueError(
+            f"Images of size {shape[0]} x {shape[1]} are too small for model {model.name!r}: "
+            f"its layers shrink them to nothing ({cache[shape]}). Use larger images."
+        )
 
 
 def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -287,6 +313,11 @@ def resolve_targets(model: keras.Model, x: np.ndarray, targets, batch_size: int)
         else:
             raise TypeError(f"Targets must be class indices (integers), got {targets!r}.")
     t = t.astype("int64")
+    if t.ndim > 1:
+        raise ValueError(
+            f"Targets must be one class index or a flat list of one per image; got an array of "
+            f"shape {t.shape}. Pass e.g. [0, 1] rather than [[0], [1]]."
+        )
     if t.ndim == 0:
         t = np.full(n, int(t))
     if t.ndim != 1 or len(t) != n:
@@ -360,11 +391,8 @@ def prepare(model: keras.Model, images, targets=None, batch_size: int | None = N
 
 
 def check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    return int(batch_size)
+    """``batch_size``: rows per compiled call, a positive integer."""
+    return checks.integer(batch_size, "batch_size", example="rows per compiled call, e.g. 32")
 
 
 def score(model: keras.Model, x, weights, offset, taps=None):
@@ -417,13 +445,15 @@ def to_model_space(model: keras.Model, pixels) -> np.ndarray:
     return np.asarray(registry.info(model).preprocess(arr), dtype="float32")
 
 
-def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray) -> np.ndarray:
+def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray,
+                   name: str = "value") -> np.ndarray:
     """A pixel-space fill/baseline for one image, as a pixel-space array of the image's shape.
 
     ``spec``: ``"black"`` (0), ``"white"`` (pixel_max), ``"grey"`` (pixel_max / 2), ``"mean"``
     (the image's mean colour), ``"blur"`` (the image blurred with a Gaussian of sigma = 1/20 of
     its size), a number or a per-channel sequence in pixel units, or an array of the image's
-    shape.
+    shape. ``name`` (the option: ``"fill"``...) is used in error messages; NaN and infinite
+    values are refused.
     """
     pmax = float(registry.info(model).pixel_max)
     shape = image_pixels.shape
@@ -437,39 +467,49 @@ def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray) -> np.nda
             sigma = max(shape[:2]) / 20.0
             return gaussian_filter(image_pixels, sigma=(sigma, sigma, 0)).astype("float32")
         if spec not in named:
-            raise ValueError(
-                f"Unknown pixel-space value {spec!r}; use 'black', 'white', 'grey', 'mean', "
-                "'blur', a number, a colour per channel, or an image-shaped array (pixel units)."
-            )
+            raise ValueError(f"Unknown pixel-space {name} {spec!r}; use {PIXEL_VALUES}.")
         return np.full(shape, named[spec], "float32")
-    arr = np.asarray(spec, dtype="float32")
+    try:
+        arr = np.asarray(spec, dtype="float32")
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {PIXEL_VALUES}; got {spec!r}.") from None
+    checks.finite(arr, name, f"use {PIXEL_VALUES}")
     try:
         return np.broadcast_to(arr, shape).astype("float32")
     except ValueError:
         raise ValueError(
-            f"A pixel-space value of shape {arr.shape} does not fit images of shape {shape}."
+            f"A pixel-space {name} of shape {arr.shape} does not fit images of shape {shape}."
         ) from None
 
 
-def model_space_constant(model: keras.Model, spec, x: np.ndarray) -> np.ndarray:
+#: What a pixel-space fill, baseline or hidden colour may be (for messages).
+PIXEL_VALUES = ("'black', 'white', 'grey', 'mean', 'blur', a number, a colour per channel, or an "
+                "image-shaped array (pixel units)")
+
+
+def model_space_constant(model: keras.Model, spec, x: np.ndarray,
+                         name: str = "value") -> np.ndarray:
     """Per-image constants (``(N, H, W, C)``, model space) from a pixel-space ``spec``.
 
     ``spec`` may also be ``("model", array)`` to give the value already in model space.
+    ``name`` (the option: ``"baseline"``, ``"fill"``) is used in error messages; NaN and
+    infinite values are refused.
     """
     if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "model":
-        return np.broadcast_to(np.asarray(spec[1], "float32"), x.shape).astype("float32")
-    if not isinstance(spec, str):
-        arr = np.asarray(spec, dtype="float32")
-        if arr.ndim == 4:  # one pixel-space array per image
-            if arr.shape != x.shape:
-                raise ValueError(f"Per-image values of shape {arr.shape} do not match the "
-                                 f"images' {x.shape}.")
-            return to_model_space(model, arr)
-    needs_pixels = isinstance(spec, str) and spec in ("mean", "blur")
-    pixels = to_pixels(model, x) if needs_pixels else np.zeros_like(x)
-    return to_model_space(
-        model, np.stack([pixel_constant(model, spec, p) for p in pixels])
-    )
+        out = np.broadcast_to(np.asarray(spec[1], "float32"), x.shape).astype("float32")
+    elif not isinstance(spec, str) and np.ndim(spec) == 4:  # one pixel-space array per image
+        arr = checks.finite(np.asarray(spec, dtype="float32"), name)
+        if arr.shape != x.shape:
+            raise ValueError(f"Per-image {name} of shape {arr.shape} does not match the "
+                             f"images' {x.shape}.")
+        out = to_model_space(model, arr)
+    else:
+        needs_pixels = isinstance(spec, str) and spec in ("mean", "blur")
+        pixels = to_pixels(model, x) if needs_pixels else np.zeros_like(x)
+        out = to_model_space(
+            model, np.stack([pixel_constant(model, spec, p, name) for p in pixels])
+        )
+    return checks.finite(out, name, "in the model's input space")
 
 
 def _affine_of_preprocess(model: keras.Model, channels: int):
@@ -546,9 +586,8 @@ REDUCTIONS = ("max_abs", "sum", "l2", "mean_abs")
 
 
 def check_reduce(how: str) -> str:
-    if how not in REDUCTIONS:
-        raise ValueError(f"Unknown channel reduction {how!r}; use one of {REDUCTIONS}.")
-    return how
+    """``reduce``: one of :data:`REDUCTIONS`."""
+    return checks.choice(how, "reduce", REDUCTIONS)
 
 
 def upsample(maps, size):

@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 
 
 def path_alphas(steps: int) -> np.ndarray:
@@ -77,12 +77,12 @@ def integrated_gradients(
     True
     """
     core.check_reduce(reduce)
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}.")
+    steps = checks.integer(steps, "steps", example="gradient evaluations on the path, e.g. 64")
+    tolerance = checks.number(tolerance, "tolerance", positive=True,
+                              example="a relative completeness error, e.g. 0.05")
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
-    base = core.model_space_constant(model, baseline, job.x)
+    base = core.model_space_constant(model, baseline, job.x, "baseline")
     alphas = path_alphas(steps)
     fn = core.gradient_rows_fn(model, reduce, with_delta=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 
 
 def window_starts(size: int, window: int, stride: int) -> np.ndarray:
@@ -59,13 +59,6 @@ def _occluded_fn(model: keras.Model):
     return core.compiled(model, ("occlusion",), build)
 
 
-def _pair(v, name: str) -> tuple[int, int]:
-    vals = (v, v) if np.isscalar(v) else tuple(v)
-    if len(vals) != 2 or any(int(a) < 1 for a in vals):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {v!r}.")
-    return int(vals[0]), int(vals[1])
-
-
 def occlusion(
     model: keras.Model,
     images,
@@ -112,13 +105,14 @@ def occlusion(
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     h, w = job.x.shape[1:3]
-    win = _pair(window if window is not None else max(1, h // 8), "window")
+    win = checks.pair(window if window is not None else max(1, h // 8), "window",
+                      "pixels, e.g. 8")
     if stride is None:
         stride = (max(1, win[0] // 2), max(1, win[1] // 2))
-    st = _pair(stride, "stride")
+    st = checks.pair(stride, "stride", "pixels, e.g. 4")
     wins = windows((h, w), win, st)
     masks = window_masks((h, w), wins)
-    fills = core.model_space_constant(model, fill, job.x)
+    fills = core.model_space_constant(model, fill, job.x, "fill")
     n_p = len(wins)
     fn = _occluded_fn(model)
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 from course_utils.attribution.smoothgrad import noise_rows
 
 
@@ -108,13 +108,14 @@ def shap_gradients(
     ...                n_samples=8).shape
     (1, 4, 4)
     """
-    n_samples = int(n_samples)
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+    n_samples = checks.integer(n_samples, "n_samples", example="samples per image, e.g. 200")
+    local_smoothing = checks.number(local_smoothing, "local_smoothing", minimum=0.0,
+                                    example="a noise standard deviation in input units, e.g. 0.1")
+    seed = checks.seed(seed)
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if background is None or isinstance(background, str):
-        bg = core.model_space_constant(model, background or "black", job.x[:1])
+        bg = core.model_space_constant(model, background or "black", job.x[:1], "background")
     else:
         bg = core.as_batch(model, background)
     idx, t = expected_gradient_draws(job.n, n_samples, len(bg), seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 
 
 def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
@@ -70,10 +70,10 @@ def smoothgrad(
     (1, 4, 4)
     """
     core.check_reduce(reduce)
-    if int(n_samples) < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
-    if not noise_level >= 0:
-        raise ValueError(f"noise_level must be >= 0, got {noise_level}.")
+    n_samples = checks.integer(n_samples, "n_samples", example="noisy copies per image, e.g. 25")
+    noise_level = checks.number(noise_level, "noise_level", minimum=0.0,
+                                example="a fraction of the input range, e.g. 0.15")
+    seed = checks.seed(seed)
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     sigma = noise_sigma(job.x, noise_level)
@@ -84,4 +84,4 @@ def smoothgrad(
         z = job.x[img] + sigma[img, None, None, None] * noise
         return z, job.weights[img], job.offset[img]
 
-    return core.mean_rows(job.n, int(n_samples), batch_size, make, fn, model, "SmoothGrad")
+    return core.mean_rows(job.n, n_samples, batch_size, make, fn, model, "SmoothGrad")
