@@ -107,3 +107,46 @@ def test_gradcam_on_a_nested_model_uses_its_output(tiny_nested):
                                METHODS["gradcam"](tiny_nested, x, layer="base/b_relu"))
     np.testing.assert_allclose(METHODS["gradcam"](tiny_nested, x, layer="base"),
                                METHODS["gradcam"](tiny_nested, x, layer="base/b_relu"))
+
+
+# ---------------------------------------------------------------- 3, 13: coverage and memory
+
+
+def _flat_model(size, channels=1):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((size, size, channels)), keras.layers.Flatten(),
+                             keras.layers.Dense(2)])
+
+
+def test_occlusion_stride_larger_than_the_window_is_refused():
+    with pytest.raises(ValueError, match="stride .* must not exceed the window"):
+        METHODS["occlusion"](_flat_model(32), images(1, size=32, channels=1), window=4, stride=8)
+
+
+def _peak_numpy_bytes(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_occlusion_memory_is_bounded_by_the_batch():
+    """64 x 64 px, window 1, stride 1: 4096 windows; all masks at once would be 67 MB."""
+    model, x = _flat_model(64), images(1, size=64, channels=1)
+    METHODS["occlusion"](model, x, window=1, stride=1, batch_size=64)  # compile first
+    peak = _peak_numpy_bytes(
+        lambda: METHODS["occlusion"](model, x, window=1, stride=1, batch_size=64))
+    assert peak < 16e6
+
+
+def test_integrated_gradients_memory_is_bounded_by_the_batch():
+    """10 ** 7 steps of a 2 x 2 image: the path positions alone would be 40 MB (80 MB as int64
+    indices), a chunk of 10 ** 5 rows is 1.6 MB."""
+    model, x = _flat_model(2), images(1, size=2, channels=1)
+    run = lambda: METHODS["integrated_gradients"](model, x, targets=0, steps=10 ** 7,  # noqa: E731
+                                                  batch_size=10 ** 5)
+    assert _peak_numpy_bytes(run) < 24e6

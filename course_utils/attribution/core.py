@@ -412,6 +412,18 @@ def chunks(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + batch_size))
 
 
+def _chunks_shown(n: int, batch_size: int, progress: str | None) -> Iterator[slice]:
+    """:func:`chunks`, with a progress bar titled ``progress`` for more than four chunks
+    (generated lazily: a million chunks are not held as a list)."""
+    slices = chunks(n, batch_size)
+    n_chunks = -(-n // batch_size)
+    if progress and n_chunks > 4:
+        from tqdm.auto import tqdm
+
+        return tqdm(slices, total=n_chunks, desc=progress, leave=False)
+    return slices
+
+
 def run_rows(
     n_rows: int,
     batch_size: int,
@@ -422,13 +434,8 @@ def run_rows(
 ) -> np.ndarray:
     """Evaluate ``fn(*make_args(rows))`` over ``n_rows`` rows in chunks; concatenate results."""
     outs = []
-    slices = list(chunks(n_rows, batch_size))
-    if progress and len(slices) > 4:
-        from tqdm.auto import tqdm
-
-        slices = tqdm(slices, desc=progress, leave=False)
     with logits_mode(model):
-        for sl in slices:
+        for sl in _chunks_shown(n_rows, batch_size, progress):
             args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
             outs.append(fn(*args).numpy())
     return np.concatenate(outs)
@@ -704,13 +711,8 @@ def mean_rows(
     ``batch_size`` rows plus one accumulator per image.
     """
     total = None
-    slices = list(chunks(n_images * per_image, batch_size))
-    if progress and len(slices) > 4:
-        from tqdm.auto import tqdm
-
-        slices = tqdm(slices, desc=progress, leave=False)
     with logits_mode(model):
-        for sl in slices:
+        for sl in _chunks_shown(n_images * per_image, batch_size, progress):
             rows = np.arange(sl.start, sl.stop)
             img, sample = rows // per_image, rows % per_image
             args = [tf.constant(a) if isinstance(a, np.ndarray) else a

@@ -10,9 +10,10 @@ import numpy as np
 from course_utils.attribution import checks, core
 
 
-def path_alphas(steps: int) -> np.ndarray:
-    """Midpoint-rule positions ``(k + 0.5) / steps`` on the straight path (error O(1/m^2))."""
-    return ((np.arange(steps) + 0.5) / steps).astype("float32")
+def path_alphas(sample: np.ndarray, steps: int) -> np.ndarray:
+    """Midpoint-rule positions ``(k + 0.5) / steps`` of samples ``k`` on the straight path
+    (error O(1/m^2)); computed per chunk of samples, never for all ``steps`` at once."""
+    return ((np.asarray(sample, "float64") + 0.5) / steps).astype("float32")
 
 
 def completeness(maps: np.ndarray, f_x: np.ndarray, f_baseline: np.ndarray) -> dict:
@@ -83,11 +84,10 @@ def integrated_gradients(
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     base = core.model_space_constant(model, baseline, job.x, "baseline")
-    alphas = path_alphas(steps)
     fn = core.gradient_rows_fn(model, reduce, with_delta=True)
 
     def make(img, sample):
-        a = alphas[sample][:, None, None, None]
+        a = path_alphas(sample, steps)[:, None, None, None]
         delta = job.x[img] - base[img]
         return base[img] + a * delta, delta, job.weights[img], job.offset[img]
 

@@ -9,7 +9,13 @@ from course_utils.attribution import checks, core
 
 
 def window_starts(size: int, window: int, stride: int) -> np.ndarray:
-    """Top-left positions along one axis so that windows cover ``[0, size)`` completely."""
+    """Top-left positions along one axis so that windows cover ``[0, size)`` completely
+    (``stride <= window``: a larger stride would leave gaps between the windows)."""
+    if stride > window:
+        raise ValueError(
+            f"The stride ({stride} px) must not exceed the window ({window} px): pixels between "
+            "two windows would never be covered. Use a stride <= the window (e.g. half of it)."
+        )
     if window >= size:
         return np.array([0])
     starts = list(range(0, size - window + 1, stride))
@@ -27,25 +33,40 @@ def windows(shape: tuple, window: tuple, stride: tuple) -> np.ndarray:
 
 
 def window_masks(shape: tuple, wins: np.ndarray) -> np.ndarray:
-    """float32 ``(P, H, W)``: 1 inside each window."""
+    """float32 ``(P, H, W)``: 1 inside each window (made per chunk of windows: all of them at
+    once could take gigabytes)."""
     masks = np.zeros((len(wins),) + tuple(shape), "float32")
     for p, (t, left, h, w) in enumerate(wins):
         masks[p, t:t + h, left:left + w] = 1.0
     return masks
 
 
-def spread(drops: np.ndarray, masks: np.ndarray) -> np.ndarray:
+def spread(drops: np.ndarray, wins: np.ndarray, shape: tuple) -> np.ndarray:
     """Average each pixel's score drops over the windows that covered it.
 
-    ``drops``: ``(N, P)``; ``masks``: ``(P, H, W)`` -> ``(N, H, W)``. Dividing by the coverage
-    count matters when ``stride < window``: otherwise pixels in the middle, covered by more
-    windows, get larger values than the border for no reason.
+    ``drops``: ``(N, P)``; ``wins``: the ``(P, 4)`` grid of :func:`windows` for an image of
+    ``shape = (H, W)`` -> ``(N, H, W)``. Dividing by the coverage count matters when
+    ``stride < window``: otherwise pixels in the middle, covered by more windows, get larger
+    values than the border for no reason.
+
+    The windows form a grid (rows of tops x columns of lefts, one size), so the sum over the
+    windows covering a pixel is separable: ``rows @ drops @ cols.T`` with ``rows[y, i] = 1``
+    when window row ``i`` covers ``y``. Memory ``O(N P + H W)``, never ``P x H x W``.
     """
-    p, h, w = masks.shape
-    flat = masks.reshape(p, h * w)
-    count = flat.sum(axis=0)
-    total = drops @ flat
-    return (total / np.maximum(count, 1)).reshape(len(drops), h, w).astype("float32")
+    tops, lefts = np.unique(wins[:, 0]), np.unique(wins[:, 1])
+    h, w = shape
+    rows = _covers(h, tops, int(wins[0, 2]))
+    cols = _covers(w, lefts, int(wins[0, 3]))
+    grid = np.asarray(drops, "float64").reshape(len(drops), len(tops), len(lefts))
+    total = np.einsum("yi,nij,xj->nyx", rows, grid, cols)
+    count = rows.sum(axis=1)[:, None] * cols.sum(axis=1)[None, :]
+    return (total / np.maximum(count, 1)).astype("float32")
+
+
+def _covers(size: int, starts: np.ndarray, length: int) -> np.ndarray:
+    """``(size, len(starts))``: 1 where the window starting at ``starts[i]`` covers the pixel."""
+    pos = np.arange(size)[:, None]
+    return ((pos >= starts[None]) & (pos < starts[None] + length)).astype("float64")
 
 
 def _occluded_fn(model: keras.Model):
@@ -74,7 +95,8 @@ def occlusion(
     ``map[i, y, x] = mean over windows w covering (y, x) of (s(x_i) - s(x_i with w filled))``
     where ``s`` is the target's pre-softmax score (unsaturated, comparable across windows).
     Positive: covering the pixel lowers the score. All ``N * P`` occluded copies are evaluated
-    in compiled batches of ``batch_size``.
+    in compiled batches of ``batch_size``; the windows' masks are made per batch, so memory
+    is bounded by ``batch_size`` whatever the window and stride.
 
     Parameters
     ----------
@@ -82,8 +104,8 @@ def occlusion(
         Patch size ``int`` or ``(h, w)``; default ``max(1, H // 8)`` (28 px at 224 px, within the
         15-32 px usually used on ImageNet).
     stride
-        Step between windows; default ``window // 2``. Windows are added at the far edges so
-        every pixel is covered.
+        Step between windows, at most the window; default ``window // 2``. Windows are added
+        at the far edges so every pixel is covered.
     fill
         The occluder in **pixel space** (``"grey"`` default, ``"black"``, ``"white"``, ``"mean"``
         colour of the image, ``"blur"`` (a blurred copy), a number/colour in pixel units, or
@@ -111,7 +133,6 @@ def occlusion(
         stride = (max(1, win[0] // 2), max(1, win[1] // 2))
     st = checks.pair(stride, "stride", "pixels, e.g. 4")
     wins = windows((h, w), win, st)
-    masks = window_masks((h, w), wins)
     fills = core.model_space_constant(model, fill, job.x, "fill")
     n_p = len(wins)
     fn = _occluded_fn(model)
@@ -119,12 +140,13 @@ def occlusion(
     def make(sl):
         rows = np.arange(sl.start, sl.stop)
         img, p = rows // n_p, rows % n_p
-        return job.x[img], fills[img], masks[p], job.weights[img], job.offset[img]
+        masks = window_masks((h, w), wins[p])
+        return job.x[img], fills[img], masks, job.weights[img], job.offset[img]
 
     occluded = core.run_rows(job.n * n_p, batch_size, make, fn, model, "Occlusion")
     base = core.row_scores(model, job.x, job.weights, job.offset, batch_size)
     drops = base[:, None] - occluded.reshape(job.n, n_p)
-    return spread(drops, masks)
+    return spread(drops, wins, (h, w))
 
 
 
