@@ -60,7 +60,7 @@ def test_functional_activation_after_conv_does_not_turn_folding_off():
     ("integrated_gradients", {"baseline": np.nan}, ValueError, "baseline contains .* NaN"),
     ("occlusion", {"fill": np.nan}, ValueError, "fill contains .* NaN"),
     ("lime", {"hide_color": np.nan}, ValueError, "hide_color contains .* NaN"),
-    ("integrated_gradients", {"steps": None}, TypeError, r"steps must be .*got None"),
+    ("integrated_gradients", {"steps": None}, TypeError, r"steps must be .*'auto'.*got None"),
     ("integrated_gradients", {"steps": 2.7}, ValueError, r"steps must be .*got 2.7"),
     ("occlusion", {"window": "big"}, TypeError, r"window must be a positive integer.*'big'"),
     ("occlusion", {"window": 2.5}, ValueError, r"window must be an integer.*got 2.5"),
@@ -150,3 +150,50 @@ def test_integrated_gradients_memory_is_bounded_by_the_batch():
     run = lambda: METHODS["integrated_gradients"](model, x, targets=0, steps=10 ** 7,  # noqa: E731
                                                   batch_size=10 ** 5)
     assert _peak_numpy_bytes(run) < 24e6
+
+
+# ---------------------------------------------------------------- IG: steps="auto"
+
+
+def _tanh_model(steepness=3.0):
+    """f(x) = tanh(k (sum(x) - 4)): a smooth model whose path integral needs 32 steps at k=3."""
+    return keras.Sequential([
+        keras.Input((4, 4, 1)), keras.layers.Flatten(),
+        keras.layers.Dense(1, activation="tanh",
+                           kernel_initializer=keras.initializers.Constant(steepness),
+                           bias_initializer=keras.initializers.Constant(-4 * steepness)),
+        keras.layers.Dense(2, kernel_initializer="ones"),
+    ])
+
+
+def _ig(model, x, **kw):
+    return METHODS["integrated_gradients"](model, x, targets=0, return_info=True, **kw)
+
+
+def test_ig_auto_steps_reach_the_tolerance_where_two_steps_do_not():
+    model = _tanh_model()
+    x = np.random.default_rng(0).uniform(0.2, 0.8, (2, 4, 4, 1)).astype("float32")
+    with pytest.warns(UserWarning, match="completeness"):
+        _, two = _ig(model, x, steps=2)
+    assert np.all(two["relative_error"] > 0.01) and two["steps"].tolist() == [2, 2]
+    maps, info = _ig(model, x, steps="auto")
+    assert np.all(info["relative_error"] < 0.01)
+    assert info["steps"].tolist() == [32, 32]  # 16 missed 1% (3-5%), 32 met it
+    np.testing.assert_allclose(maps, _ig(model, x, steps=32)[0])
+
+
+def test_ig_auto_stops_at_the_first_count_on_a_linear_model():
+    model = _flat_model(4)
+    _, info = _ig(model, images(3, size=4, channels=1), steps="auto")
+    assert info["steps"].tolist() == [16, 16, 16]
+
+
+def test_ig_auto_warns_at_max_steps_and_checks_its_options():
+    model, x = _tanh_model(), np.full((1, 4, 4, 1), 0.5, "float32")
+    with pytest.warns(UserWarning, match="raise max_steps"):
+        _, info = _ig(model, x, steps="auto", max_steps=8, tolerance=1e-9)
+    assert info["steps"].tolist() == [8]
+    with pytest.raises(ValueError, match="reduce='sum'"):
+        _ig(model, x, steps="auto", reduce="max_abs")
+    with pytest.raises(ValueError, match="tolerance must be a finite number > 0"):
+        _ig(model, x, steps="auto", tolerance=0)
