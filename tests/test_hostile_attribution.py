@@ -197,3 +197,17 @@ def test_ig_auto_warns_at_max_steps_and_checks_its_options():
         _ig(model, x, steps="auto", reduce="max_abs")
     with pytest.raises(ValueError, match="tolerance must be a finite number > 0"):
         _ig(model, x, steps="auto", tolerance=0)
+
+
+# ---------------------------------------------------------------- 4: position in the batch
+
+
+@pytest.mark.parametrize("name", ["smoothgrad", "shap_gradients", "lime"])
+def test_a_map_does_not_depend_on_the_image_position_in_the_batch(tiny, name):
+    x = images(2)
+    kw = FAST[name] | ({"local_smoothing": 0.1} if name == "shap_gradients" else {})
+    alone = METHODS[name](tiny, x[1:], targets=1, **kw)
+    second = METHODS[name](tiny, x, targets=1, **kw)[1:]
+    np.testing.assert_allclose(second, alone, rtol=1e-4, atol=1e-6)
+    same = METHODS[name](tiny, x[[1, 1]], targets=1, **kw)
+    np.testing.assert_allclose(same[0], same[1], rtol=1e-4, atol=1e-6)

@@ -129,6 +129,9 @@ def lime(
         (the image's mean colour), ``"blur"``, a number, a colour per channel, or an
         image-shaped pixel array; mapped through the model's preprocessing. ``None`` (lime's
         default) uses each superpixel's mean colour.
+    seed
+        Seed of lime's samples, the same for every image, so a map does not depend on the
+        image's position in the batch.
     return_explanations
         Also return lime's ``ImageExplanation`` objects.
 
@@ -169,11 +172,11 @@ def lime(
         hidden = (None if hide_color is None
                   else core.pixel_constant(model, hide_color, pixels[i], "hide_color"))
         explainer = _BatchedLimeImageExplainer(
-            model, job.x[i], batch_size, kernel_width=kernel_width, random_state=seed + i)
+            model, job.x[i], batch_size, kernel_width=kernel_width, random_state=seed)
         exp = explainer.explain_instance(
             pixels[i].astype("float64"), classifier_fn=None, labels=(int(job.targets[i]),),
             hide_color=hidden, top_labels=None, num_features=100000,
-            num_samples=n_samples, segmentation_fn=lambda _img, s=seg: s, random_seed=seed + i,
+            num_samples=n_samples, segmentation_fn=lambda _img, s=seg: s, random_seed=seed,
         )
         coef = np.zeros(seg.max() + 1, "float32")
         for feature, weight in exp.local_exp[int(job.targets[i])]:
