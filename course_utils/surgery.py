@@ -245,8 +245,8 @@ def activation_name(layer: keras.layers.Layer) -> str:
 
 def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
     """``f(x)``: ``layer`` without its activation, computed from its variables without touching
-    the layer, or None when that cannot be done from the outside (then
-    :func:`course_utils.attribution.core.logits_mode` switches the activation off).
+    the layer, or None when that cannot be done from the outside (then see
+    :func:`activation_off_call`).
 
     Handles a plain ``Dense`` (``x @ kernel + bias``), a standard ``Conv2D``,
     ``DepthwiseConv2D`` or ``SeparableConv2D`` (convolution + bias; see
@@ -278,6 +278,38 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
 
         return conv_call
     return None
+
+
+def activation_off_call(layer: keras.layers.Layer) -> Callable | None:
+    """``f(x)``: a built-in Keras layer whose fused activation :func:`pre_activation_call`
+    cannot leave out (an ``EinsumDense``, a ``Conv1D``...), computed without it by the layer's
+    own ``call`` on a *view*: a new object sharing the layer's variables and settings whose
+    activation is the identity. The layer itself is never modified, so other callers (other
+    threads, plain ``model(x)``) always see the model as it is. None for layers without an
+    activation and for layers from outside Keras (whose ``call`` may use the activation
+    anywhere).
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> layer = keras.layers.EinsumDense("ab,bc->ac", output_shape=2, activation="softmax")
+    >>> x = np.ones((1, 3), "float32")
+    >>> y = layer(x)
+    >>> logits = activation_off_call(layer)(x)
+    >>> bool(np.allclose(keras.ops.softmax(logits), y)), layer.activation.__name__
+    (True, 'softmax')
+    """
+    if (getattr(layer, "activation", None) is None
+            or not type(layer).__module__.startswith("keras.")):
+        return None
+    view = object.__new__(type(layer))
+    view.__dict__.update(layer.__dict__)
+    object.__setattr__(view, "activation", keras.activations.linear)
+
+    def call(x, *args, **kwargs):
+        return type(layer).call(view, x, *args, **kwargs)
+
+    return call
 
 
 def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
@@ -376,8 +408,10 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
     taps
         ``{layer_ref: callback}``; layer references as in :func:`find_path`.
     logits
-        Compute the output layer without its softmax/sigmoid where :func:`pre_activation_call`
-        can (a plain ``Dense``, a ``Softmax`` layer); otherwise the output is unchanged.
+        Compute the output layer without its softmax/sigmoid: from its variables where
+        :func:`pre_activation_call` can (a plain ``Dense``, a ``Softmax`` layer), else on a view
+        of a built-in layer (:func:`activation_off_call`); otherwise the output is unchanged.
+        The model is never modified.
     fold
         Fold ``conv -> batch norm`` pairs into one convolution (:mod:`course_utils.folding`):
         the same function, computed faster. Pairs whose convolution is tapped stay unfolded.
@@ -423,7 +457,7 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
     replace.update(linearized)
     if logits:
         head = output_layer(model)
-        call = pre_activation_call(head)
+        call = pre_activation_call(head) or activation_off_call(head)
         if call is not None:
             replace[id(head)] = call
     if not resolved and not replace:

@@ -211,3 +211,40 @@ def test_a_map_does_not_depend_on_the_image_position_in_the_batch(tiny, name):
     np.testing.assert_allclose(second, alone, rtol=1e-4, atol=1e-6)
     same = METHODS[name](tiny, x[[1, 1]], targets=1, **kw)
     np.testing.assert_allclose(same[0], same[1], rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- 8: never modify the model
+
+
+def test_other_callers_never_see_a_modified_model_during_an_attribution():
+    """A head whose activation is not computed from its variables (EinsumDense): plain model
+    calls from another thread during attributions always get probabilities."""
+    import threading
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6, 6, 2))
+    z = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="tanh")(inp))
+    head = keras.layers.EinsumDense("ab,bc->ac", output_shape=3, bias_axes="c",
+                                    activation="softmax")
+    model = keras.Model(inp, head(z))
+    x = np.random.default_rng(0).normal(0, 1, (2, 6, 6, 2)).astype("float32")
+    stop, errors = threading.Event(), []
+
+    def explain():
+        try:
+            while not stop.is_set():
+                METHODS["smoothgrad"](model, x, targets=1, n_samples=20, batch_size=1)
+        except Exception as err:  # noqa: BLE001 - asserted below
+            errors.append(err)
+
+    worker = threading.Thread(target=explain)
+    worker.start()
+    try:
+        sums = [np.asarray(model(x)).sum(axis=1) for _ in range(30)]
+        swapped = [head.activation is not keras.activations.softmax for _ in range(30)]
+    finally:
+        stop.set()
+        worker.join()
+    assert not errors
+    np.testing.assert_allclose(sums, 1.0, rtol=1e-5)
+    assert not any(swapped)

@@ -94,5 +94,5 @@ def cam(
         return core.tf_function(fn)
 
     fn = core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
-    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn, model)
+    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn)
     return core.as_float32(maps)

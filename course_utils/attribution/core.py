@@ -6,8 +6,10 @@
   class. Gradients of a softmax probability saturate (a confident prediction has a near-zero
   gradient everywhere) and mix in every other class through the normalization; the logit is the
   quantity the papers differentiate (Simonyan et al. 2013, Selvaraju et al. 2017). The final
-  layer's softmax/sigmoid activation is swapped for the identity while the compiled function is
-  traced (:func:`logits_mode`); where that is impossible a warning says so.
+  layer is computed without its softmax/sigmoid in the traced graph
+  (``surgery.forward(logits=True)``); the model itself is never modified, so other callers
+  (other threads, plain ``model(x)``) always see it as it is. Where the activation cannot be
+  left out a warning says so.
 - :func:`compiled` caches ``tf.function`` objects per model and static options.
 - :func:`chunks` cuts an expanded axis (images x samples) into ``batch_size`` rows.
 - :func:`to_model_space` and :func:`to_pixels` map between pixel space and the model's input
@@ -17,8 +19,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -54,8 +54,10 @@ class Head:
     layer: keras.layers.Layer | None
     n_outputs: int
     activation: str  # "softmax", "sigmoid", "linear" or another name
-    swappable: bool  # True when the activation can be switched off to read logits
-    in_graph: bool = False  # True when surgery.forward computes the logit without a swap
+    swappable: bool  # True when the activation can be left out to read logits
+    # True when surgery.pre_activation_call computes the logit from the layer's variables;
+    # otherwise the layer's own call runs on a view of it (surgery.activation_off_call)
+    in_graph: bool = False
 
     @property
     def binary(self) -> bool:
@@ -85,40 +87,12 @@ def head(model: keras.Model) -> Head:
     layer = surgery.output_layer(model)
     name = surgery.activation_name(layer)
     n_out = int(model.outputs[0].shape[-1])
-    swappable = isinstance(layer, keras.layers.Softmax) or (
-        hasattr(layer, "activation") and layer.activation is not None
-    )
+    in_graph = surgery.pre_activation_call(layer) is not None
+    swappable = in_graph or surgery.activation_off_call(layer) is not None
     result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable,
-                  in_graph=surgery.pre_activation_call(layer) is not None)
+                  in_graph=in_graph)
     cache["head"] = result
     return result
-
-
-@contextlib.contextmanager
-def logits_mode(model: keras.Model) -> Iterator[None]:
-    """Within the block, the model's final softmax/sigmoid activation is the identity.
-
-    Wrap every call of a compiled function that traces the model. For the usual heads (a plain
-    ``Dense`` layer, a ``Softmax`` or ``Activation`` layer) :func:`forward_scores` computes the
-    logit in the graph itself and nothing is changed here. Other layers (an ``EinsumDense`` with
-    a softmax, say) have their activation switched off for the block, under a lock, so that two
-    threads explaining the same model do not see each other's swap; the model is restored on
-    exit.
-    """
-    h = head(model)
-    if h.in_graph or not (h.swappable and h.activation in _PROBABILITY_ACTIVATIONS):
-        yield
-        return
-    with _SWAP_LOCK:
-        old = h.layer.activation
-        h.layer.activation = keras.activations.linear
-        try:
-            yield
-        finally:
-            h.layer.activation = old
-
-
-_SWAP_LOCK = threading.RLock()
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,15 +249,12 @@ def _check_size_fits(model: keras.Model, shape: tuple) -> None:
 def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """The model's output (pre-activation where possible) for a batch, compiled and chunked."""
     fn = compiled(model, ("predict",), lambda: tf_function(lambda t: forward_scores(model, t)))
-    outs = []
-    with logits_mode(model):
-        for sl in chunks(len(x), batch_size):
-            outs.append(fn(tf.constant(x[sl])).numpy())
+    outs = [fn(tf.constant(x[sl])).numpy() for sl in chunks(len(x), batch_size)]
     return np.concatenate(outs)
 
 
 def forward_scores(model: keras.Model, x, taps=None):
-    """All output units of ``model`` on ``x``, pre-softmax (call inside :func:`logits_mode`).
+    """All output units of ``model`` on ``x``, pre-softmax where the activation can be left out.
 
     The forward pass folds batch norms into their convolutions (:mod:`course_utils.folding`).
     """
@@ -396,8 +367,7 @@ def check_batch_size(batch_size) -> int:
 
 
 def score(model: keras.Model, x, weights, offset, taps=None):
-    """The explained score per row: ``sum(weights * output, -1) + offset`` (call in
-    :func:`logits_mode`, inside a compiled function)."""
+    """The explained score per row: ``sum(weights * output, -1) + offset`` (a TF op)."""
     out = forward_scores(model, x, taps)
     return tf.reduce_sum(out * weights, axis=-1) + offset
 
@@ -429,15 +399,13 @@ def run_rows(
     batch_size: int,
     make_args: Callable[[slice], Sequence],
     fn: Callable,
-    model: keras.Model,
     progress: str | None = None,
 ) -> np.ndarray:
     """Evaluate ``fn(*make_args(rows))`` over ``n_rows`` rows in chunks; concatenate results."""
     outs = []
-    with logits_mode(model):
-        for sl in _chunks_shown(n_rows, batch_size, progress):
-            args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
-            outs.append(fn(*args).numpy())
+    for sl in _chunks_shown(n_rows, batch_size, progress):
+        args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
+        outs.append(fn(*args).numpy())
     return np.concatenate(outs)
 
 
@@ -701,7 +669,6 @@ def mean_rows(
     batch_size: int,
     make_args: Callable[[np.ndarray, np.ndarray], Sequence],
     fn: Callable,
-    model: keras.Model,
     progress: str | None = None,
 ) -> np.ndarray:
     """Average ``fn`` over ``per_image`` rows per image without holding all rows in memory.
@@ -711,17 +678,16 @@ def mean_rows(
     ``batch_size`` rows plus one accumulator per image.
     """
     total = None
-    with logits_mode(model):
-        for sl in _chunks_shown(n_images * per_image, batch_size, progress):
-            rows = np.arange(sl.start, sl.stop)
-            img, sample = rows // per_image, rows % per_image
-            args = [tf.constant(a) if isinstance(a, np.ndarray) else a
-                    for a in make_args(img, sample)]
-            out = fn(*args).numpy().astype("float64")
-            if total is None:
-                total = np.zeros((n_images,) + out.shape[1:], "float64")
-            for i in np.unique(img):
-                total[i] += out[img == i].sum(axis=0)
+    for sl in _chunks_shown(n_images * per_image, batch_size, progress):
+        rows = np.arange(sl.start, sl.stop)
+        img, sample = rows // per_image, rows % per_image
+        args = [tf.constant(a) if isinstance(a, np.ndarray) else a
+                for a in make_args(img, sample)]
+        out = fn(*args).numpy().astype("float64")
+        if total is None:
+            total = np.zeros((n_images,) + out.shape[1:], "float64")
+        for i in np.unique(img):
+            total[i] += out[img == i].sum(axis=0)
     return as_float32(total / per_image)
 
 
@@ -736,5 +702,5 @@ def scores_fn(model: keras.Model) -> Callable:
 def row_scores(model: keras.Model, x, weights, offset, batch_size: int) -> np.ndarray:
     """The explained score of each row of ``x`` (compiled, chunked)."""
     return run_rows(
-        len(x), batch_size, lambda sl: (x[sl], weights[sl], offset[sl]), scores_fn(model), model
+        len(x), batch_size, lambda sl: (x[sl], weights[sl], offset[sl]), scores_fn(model)
     )

@@ -136,7 +136,7 @@ def integrated_gradients(
             delta = job.x[i] - base[i]
             return base[i] + a * delta, delta, job.weights[i], job.offset[i]
 
-        return core.mean_rows(len(which), m, batch_size, make, fn, model, "Integrated Gradients")
+        return core.mean_rows(len(which), m, batch_size, make, fn, "Integrated Gradients")
 
     todo = np.arange(job.n)
     m = min(AUTO_START_STEPS, max_steps) if auto else steps

@@ -88,7 +88,7 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         seg = segments.astype("int32")
         labels = core.run_rows(
             num_samples, self._batch_size,
-            lambda sl: (z[sl], self._x, fudged, seg), fn, self._model,
+            lambda sl: (z[sl], self._x, fudged, seg), fn,
         )
         return data, labels
 

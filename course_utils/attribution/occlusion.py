@@ -143,7 +143,7 @@ def occlusion(
         masks = window_masks((h, w), wins[p])
         return job.x[img], fills[img], masks, job.weights[img], job.offset[img]
 
-    occluded = core.run_rows(job.n * n_p, batch_size, make, fn, model, "Occlusion")
+    occluded = core.run_rows(job.n * n_p, batch_size, make, fn, "Occlusion")
     base = core.row_scores(model, job.x, job.weights, job.offset, batch_size)
     drops = base[:, None] - occluded.reshape(job.n, n_p)
     return spread(drops, wins, (h, w))

@@ -138,12 +138,12 @@ def shap_gradients(
             tt = t[:, None, None, None]
             return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
 
-        return core.mean_rows(job.n, n_samples, batch_size, make, fn, model, "SHAP")
+        return core.mean_rows(job.n, n_samples, batch_size, make, fn, "SHAP")
 
     path = core.feature_path(model, layer)
     acts = _activations_fn(model, path)
-    a_x = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts, model)
-    a_bg = core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts, model)
+    a_x = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts)
+    a_bg = core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts)
     fn = _layer_gradient_fn(model, path)
 
     def make_layer(img, sample):
@@ -156,5 +156,5 @@ def shap_gradients(
         tt = t[:, None, None, None]
         return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]
 
-    small = core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, model, "SHAP (layer)")
+    small = core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, "SHAP (layer)")
     return core.as_float32(core.upsample(tf.constant(small), size).numpy())

@@ -90,4 +90,4 @@ def smoothgrad(
         z = job.x[img] + sigma[img, None, None, None] * noise
         return z, job.weights[img], job.offset[img]
 
-    return core.mean_rows(job.n, n_samples, batch_size, make, fn, model, "SmoothGrad")
+    return core.mean_rows(job.n, n_samples, batch_size, make, fn, "SmoothGrad")
