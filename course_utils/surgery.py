@@ -32,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from keras.src.ops.nn import Sigmoid as _SigmoidOp
+from keras.src.ops.nn import Softmax as _SoftmaxOp
 
 from course_utils import folding
 
@@ -209,7 +211,13 @@ def model_cache(model: keras.Model, name: str) -> dict:
 
 
 def output_layer(model: keras.Model) -> keras.layers.Layer:
-    """The layer that produces the model's (single) output, descending into nested models."""
+    """The layer (or operation, e.g. a ``keras.ops.softmax``) that produces the model's
+    (single) output, descending into nested models."""
+    return output_path(model)[-1]
+
+
+def output_path(model: keras.Model) -> tuple:
+    """The nested models leading to the output layer (or operation), then that layer."""
     layer: keras.layers.Layer | None = None
     if isinstance(model, keras.Sequential):
         layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
@@ -222,8 +230,8 @@ def output_layer(model: keras.Model) -> keras.layers.Layer:
     if layer is None:
         raise ValueError(f"Model {model.name!r} has no layers to explain.")
     if _is_model(layer):
-        return output_layer(layer)
-    return layer
+        return (layer, *output_path(layer))
+    return (layer,)
 
 
 def activation_name(layer: keras.layers.Layer) -> str:
@@ -239,8 +247,51 @@ def activation_name(layer: keras.layers.Layer) -> str:
     """
     act = getattr(layer, "activation", None)
     if act is None:
-        return "softmax" if isinstance(layer, keras.layers.Softmax) else "linear"
+        return probability_op(layer) or "linear"
     return getattr(act, "__name__", type(act).__name__)
+
+
+#: Functions that a ``Lambda`` head may be, recognised by identity (TensorFlow's cannot be
+#: traced symbolically by :func:`probability_op`).
+_PROBABILITY_FUNCTIONS = {
+    tf.nn.softmax: "softmax", tf.math.softmax: "softmax", tf.nn.sigmoid: "sigmoid",
+    tf.math.sigmoid: "sigmoid", tf.sigmoid: "sigmoid",
+}
+
+
+def probability_op(layer) -> str | None:
+    """``"softmax"`` or ``"sigmoid"`` when ``layer`` is nothing but that activation of its one
+    input over the last axis: a ``Softmax`` layer, a ``keras.ops.softmax``/``sigmoid`` (or
+    ``keras.activations``) operation in a functional graph, or a ``Lambda`` layer computing
+    only that (found by calling its function on a symbolic tensor); else None.
+
+    Examples
+    --------
+    >>> import keras
+    >>> probability_op(keras.layers.Lambda(lambda t: keras.ops.softmax(t)))
+    'softmax'
+    >>> probability_op(keras.layers.Lambda(lambda t: 2 * t)) is None
+    True
+    """
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if isinstance(layer, keras.layers.Lambda):
+        known = _PROBABILITY_FUNCTIONS.get(layer.function)
+        if known is not None or layer.arguments:
+            return known
+        probe = keras.KerasTensor((None, 2))
+        try:
+            out = layer.function(probe)
+            op = out._keras_history.operation  # noqa: SLF001
+            inputs = op._inbound_nodes[-1].input_tensors  # noqa: SLF001
+        except Exception:  # noqa: BLE001 - any failure: not a recognisable activation
+            return None
+        return probability_op(op) if len(inputs) == 1 and inputs[0] is probe else None
+    if isinstance(layer, _SoftmaxOp):
+        return "softmax" if layer.axis in (-1, 1) else None
+    if isinstance(layer, _SigmoidOp):
+        return "sigmoid"
+    return None
 
 
 def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
@@ -251,7 +302,7 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
     Handles a plain ``Dense`` (``x @ kernel + bias``), a standard ``Conv2D``,
     ``DepthwiseConv2D`` or ``SeparableConv2D`` (convolution + bias; see
     :func:`course_utils.folding.plain_conv`), and a separate ``Softmax`` or ``Activation``
-    layer (the identity).
+    layer, softmax/sigmoid operation or ``Lambda`` (the identity; see :func:`probability_op`).
 
     Examples
     --------
@@ -262,7 +313,7 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
     >>> bool((np.asarray(pre_activation_call(conv)(x)) < 0).any()), bool((y >= 0).numpy().all())
     (True, True)
     """
-    if isinstance(layer, keras.layers.Softmax) or type(layer) is keras.layers.Activation:
+    if type(layer) is keras.layers.Activation or probability_op(layer) is not None:
         return _identity
     if (type(layer) is keras.layers.Dense and not getattr(layer, "lora_enabled", False)
             and getattr(layer, "quantization_mode", None) is None):
@@ -455,16 +506,18 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
     fold = fold and not getattr(_UNFOLDED, "on", False)
     replace = _fold_replacements(model, set(resolved) | set(linearized)) if fold else {}
     replace.update(linearized)
+    inside: set[int] = set()
     if logits:
-        head = output_layer(model)
-        call = pre_activation_call(head) or activation_off_call(head)
+        head_path = output_path(model)
+        call = pre_activation_call(head_path[-1]) or activation_off_call(head_path[-1])
         if call is not None:
-            replace[id(head)] = call
+            replace[id(head_path[-1])] = call
+            inside |= {id(q) for q in head_path[:-1]}  # the head may be an op, not a layer
     if not resolved and not replace:
         return model(x, training=False)
     touched = set(resolved) | set(replace)
-    inside = {id(q) for path, layer in iter_layers(model) if id(layer) in touched
-              for q in path[:-1]}
+    inside |= {id(q) for path, layer in iter_layers(model) if id(layer) in touched
+               for q in path[:-1]}
     return _run_model(model, x, _Pass(taps=resolved, replace=replace, inside=inside))
 
 

@@ -248,3 +248,68 @@ def test_other_callers_never_see_a_modified_model_during_an_attribution():
     assert not errors
     np.testing.assert_allclose(sums, 1.0, rtol=1e-5)
     assert not any(swapped)
+
+
+# ---------------------------------------------------------------- 2: probability heads as ops
+
+
+def _logit_model(seed=0, units=3):
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((8, 8, 3))
+    z = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    return keras.Model(inp, keras.layers.Dense(units, name="logits")(
+        keras.layers.GlobalAveragePooling2D()(z)))
+
+
+HEADS = {
+    "ops.softmax": lambda t: keras.ops.softmax(t),
+    "activations.softmax": lambda t: keras.activations.softmax(t),
+    "Lambda(ops.softmax)": lambda t: keras.layers.Lambda(lambda u: keras.ops.softmax(u))(t),
+    "Lambda(activations.softmax)": lambda t: keras.layers.Lambda(keras.activations.softmax)(t),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HEADS))
+def test_softmax_written_as_an_op_is_read_past(kind):
+    logits = _logit_model()
+    model = keras.Model(logits.inputs[0], HEADS[kind](logits.outputs[0]))
+    x = images(2, size=8)
+    np.testing.assert_allclose(METHODS["saliency"](model, x, targets=1),
+                               METHODS["saliency"](logits, x, targets=1), rtol=1e-5)
+    nested = keras.Sequential([keras.Input((8, 8, 3)), model])
+    np.testing.assert_allclose(METHODS["saliency"](nested, x, targets=1),
+                               METHODS["saliency"](logits, x, targets=1), rtol=1e-5)
+    from course_utils import metrics
+
+    probs = np.asarray(model(x))
+    curve = metrics.deletion(model, x, np.ones((2, 8, 8)), targets=1, steps=2)
+    np.testing.assert_allclose(curve.scores[:, 0], probs[:, 1], rtol=1e-5)  # softmax once
+
+
+def test_sigmoid_op_head_picks_the_class_from_the_logit():
+    logits = _logit_model(seed=4, units=1)
+    x = images(8, size=8, seed=2)
+    bias = logits.get_layer("logits").bias
+    bias.assign(bias - np.median(np.asarray(logits(x))))  # half the images on each side
+    model = keras.Model(logits.inputs[0], keras.ops.sigmoid(logits.outputs[0]))
+    p = np.asarray(model(x))[:, 0]
+    assert np.any(p > 0.5) and np.any(p < 0.5)
+    maps = METHODS["saliency"](model, x, reduce="sum")
+    expected = np.where(p > 0.5, 0, 1)
+    np.testing.assert_allclose(maps, METHODS["saliency"](logits, x, expected, reduce="sum"),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_an_unreadable_probability_head_is_detected_and_warned_about():
+    import tensorflow as tf
+
+    logits = _logit_model(seed=1)
+    model = keras.Model(logits.inputs[0],
+                        keras.layers.Lambda(lambda t: tf.nn.softmax(t))(logits.outputs[0]))
+    x = images(2, size=8)
+    with pytest.warns(UserWarning, match="looks like probabilities"):
+        METHODS["saliency"](model, x, targets=1)
+    from course_utils import metrics
+
+    curve = metrics.deletion(model, x, np.ones((2, 8, 8)), targets=1, steps=2)
+    np.testing.assert_allclose(curve.scores[:, 0], np.asarray(model(x))[:, 1], rtol=1e-5)

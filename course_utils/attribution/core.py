@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +59,9 @@ class Head:
     # True when surgery.pre_activation_call computes the logit from the layer's variables;
     # otherwise the layer's own call runs on a view of it (surgery.activation_off_call)
     in_graph: bool = False
+    # True when nothing in the graph says what the output is (a Lambda, an operation, a layer
+    # without an activation): :func:`probe_head` looks at the first images' outputs
+    opaque: bool = False
 
     @property
     def binary(self) -> bool:
@@ -90,9 +94,45 @@ def head(model: keras.Model) -> Head:
     in_graph = surgery.pre_activation_call(layer) is not None
     swappable = in_graph or surgery.activation_off_call(layer) is not None
     result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable,
-                  in_graph=in_graph)
+                  in_graph=in_graph, opaque=name == "linear" and not hasattr(layer, "activation"))
     cache["head"] = result
     return result
+
+
+def probe_head(model: keras.Model, x: np.ndarray) -> Head:
+    """:func:`head`, after checking an opaque head's output on (up to 8 of) the images ``x``.
+
+    A head written as a ``Lambda`` or an operation that :func:`course_utils.surgery.
+    probability_op` does not recognise (``tf.nn.softmax(2 * t)``, a custom layer) cannot be
+    read past. If its outputs look like probabilities (rows >= 0 that sum to 1; a single unit
+    within [0, 1]) they are treated as such (targets, deletion) and a warning says that
+    probabilities, not logits, are explained; otherwise they are taken as scores. Done once
+    per model.
+    """
+    h = head(model)
+    if not h.opaque:
+        return h
+    out = np.asarray(model(tf.constant(x[:8]), training=False), "float64")
+    in_unit = bool(np.all((out >= 0.0) & (out <= 1.0)))
+    kind = None
+    if in_unit and h.binary:
+        kind, why = "sigmoid", "its single output is within [0, 1]"
+    elif in_unit and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
+        kind, why = "softmax", "its outputs are >= 0 and sum to 1"
+    h = dataclasses.replace(h, opaque=False, activation=kind or h.activation)
+    surgery.model_cache(model, "_course_utils_head")["head"] = h
+    if kind is not None:
+        _WARNED.add(model)
+        warnings.warn(
+            f"Model {model.name!r} ends in a {type(h.layer).__name__} {h.layer.name!r} whose "
+            f"output looks like probabilities ({why}), but it is not a {kind} the course can "
+            f"leave out: explaining {kind} probabilities, whose gradients saturate, not logits. "
+            f"End the model with a Dense layer with activation='{kind}', a Softmax layer or "
+            f"keras.ops.{kind} (these are read past), or give a model that outputs logits.",
+            UserWarning,
+            stacklevel=5,
+        )
+    return h
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,9 +306,10 @@ def resolve_targets(model: keras.Model, x: np.ndarray, targets, batch_size: int)
     """One class index per image: ``None`` -> the predicted class.
 
     For a single sigmoid unit, class 0 is "the class the sigmoid scores" and 1 "the other one";
-    the predicted class is 0 when the logit is positive.
+    the predicted class is 0 when the logit is positive. An opaque head is checked first
+    (:func:`probe_head`).
     """
-    h = head(model)
+    h = probe_head(model, x)
     n_classes = 2 if h.binary else h.n_outputs
     n = len(x)
     if targets is None:
@@ -346,6 +387,7 @@ def prepare(model: keras.Model, images, targets=None, batch_size: int | None = N
     x = as_batch(model, images)
     batch_size = (auto_batch_size(x.shape[1:]) if batch_size is None
                   else check_batch_size(batch_size))
+    t = resolve_targets(model, x, targets, batch_size)
     h = head(model)
     if not h.logits and model not in _WARNED:
         _WARNED.add(model)
@@ -356,7 +398,6 @@ def prepare(model: keras.Model, images, targets=None, batch_size: int | None = N
             UserWarning,
             stacklevel=3,
         )
-    t = resolve_targets(model, x, targets, batch_size)
     weights, offset = score_weights(model, t)
     return Job(x=x, targets=t, weights=weights, offset=offset, batch_size=batch_size)
 

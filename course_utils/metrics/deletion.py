@@ -147,7 +147,7 @@ def _probability(model: keras.Model, out, onehot):
         p = out[:, 0] if h.activation == "sigmoid" else tf.sigmoid(out[:, 0])
         sign = onehot[:, 0]  # +1: the scored class, -1: the other one
         return tf.where(sign > 0, p, 1.0 - p)
-    if h.activation != "softmax":
+    if h.activation not in ("softmax", "sigmoid"):  # logits (already probabilities otherwise)
         out = tf.nn.softmax(out, axis=-1)
     return tf.reduce_sum(out * onehot, axis=-1)
 
