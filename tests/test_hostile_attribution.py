@@ -313,3 +313,16 @@ def test_an_unreadable_probability_head_is_detected_and_warned_about():
 
     curve = metrics.deletion(model, x, np.ones((2, 8, 8)), targets=1, steps=2)
     np.testing.assert_allclose(curve.scores[:, 0], np.asarray(model(x))[:, 1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"steps": 2.5}, ValueError, r"steps must be an integer >= 1.*got 2.5"),
+    ({"seed": -1}, ValueError, r"seed must be an integer >= 0"),
+    ({"blur_sigma": np.inf}, ValueError, r"blur_sigma must be a finite number > 0"),
+    ({"baseline": np.nan}, ValueError, r"baseline contains .* NaN"),
+])
+def test_deletion_options_use_the_same_checks(tiny, options, error, match):
+    from course_utils import metrics
+
+    with pytest.raises(error, match=match):
+        metrics.deletion(tiny, images(1), np.ones((1, 16, 16)), **options)
