@@ -185,10 +185,13 @@ def require_spatial(model: keras.Model, ref: LayerRef) -> tuple:
     layer = path[-1]
     if _output_rank(layer) != 4:
         valid = ", ".join(path_name(q) for q in spatial_layers(model))
+        try:
+            got = f"its output has shape {output_shape(layer)}"
+        except (AttributeError, ValueError):  # a layer used several times has no one output
+            got = "it has no single output"
         raise ValueError(
-            f"Layer {layer.name!r} has no spatial (N, H, W, C) output "
-            f"(its output is {getattr(layer, 'output', None)!r}); pick a convolutional layer. "
-            f"Layers with spatial output: {valid}"
+            f"Layer {layer.name!r} has no spatial (N, H, W, C) output ({got}); pick a "
+            f"convolutional layer. Layers with spatial output: {valid}"
         )
     return path
 

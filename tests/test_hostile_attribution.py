@@ -100,6 +100,11 @@ def test_nested_targets_are_refused_with_their_shape(tiny):
         METHODS["saliency"](tiny, images(2), targets=[[0], [1]])
 
 
+def test_a_layer_without_spatial_output_is_named_with_its_shape(tiny):
+    with pytest.raises(ValueError, match=r"its output has shape \(None, 3\).*conv1, conv2"):
+        METHODS["gradcam"](tiny, images(1), layer="head")
+
+
 def test_gradcam_on_a_nested_model_uses_its_output(tiny_nested):
     x = images(2)
     base = tiny_nested.get_layer("base")

@@ -274,11 +274,12 @@ def _check_size_fits(model: keras.Model, shape: tuple) -> None:
     images of ``shape = (H, W, C)`` survive its convolutions and poolings (cached per size)."""
     cache = surgery.model_cache(model, "_course_utils_sizes")
     if shape not in cache:
+        cache[shape] = None
         try:
             model.compute_output_spec(keras.KerasTensor((1, *shape)))
-            cache[shape] = None
-        except ValueError as err:
-            cache[shape] = str(err).split(". Received")[0]
+        except Exception as err:  # noqa: BLE001 - other failures are left to the real call
+            if "zero or negative" in str(err):
+                cache[shape] = str(err).split(". Received")[0]
     if cache[shape] is not None:
         raise ValueError(
             f"Images of size {shape[0]} x {shape[1]} are too small for model {model.name!r}: "

@@ -109,13 +109,13 @@ def integrated_gradients(
     """
     core.check_reduce(reduce)
     auto = isinstance(steps, str) and steps == "auto"
+    max_steps = checks.integer(max_steps, "max_steps", example="a cap for steps='auto', e.g. 1024")
     if auto:
         if reduce != "sum":
             raise ValueError(
                 f"steps='auto' checks completeness, which holds for reduce='sum' only; got "
                 f"reduce={reduce!r}. Use reduce='sum' or a fixed number of steps."
             )
-        max_steps = checks.integer(max_steps, "max_steps", example="e.g. 1024")
     else:
         steps = checks.integer(steps, "steps",
                                example="gradient evaluations on the path, e.g. 64; or 'auto'")
