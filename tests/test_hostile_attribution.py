@@ -284,6 +284,8 @@ def test_softmax_written_as_an_op_is_read_past(kind):
     nested = keras.Sequential([keras.Input((8, 8, 3)), model])
     np.testing.assert_allclose(METHODS["saliency"](nested, x, targets=1),
                                METHODS["saliency"](logits, x, targets=1), rtol=1e-5)
+    np.testing.assert_allclose(METHODS["cam"](model, x, targets=1),
+                               METHODS["cam"](logits, x, targets=1), rtol=1e-5)
     from course_utils import metrics
 
     probs = np.asarray(model(x))
