@@ -9,13 +9,8 @@ from course_utils.attribution import checks, core
 
 
 def window_starts(size: int, window: int, stride: int) -> np.ndarray:
-    """Top-left positions along one axis so that windows cover ``[0, size)`` completely
-    (``stride <= window``: a larger stride would leave gaps between the windows)."""
-    if stride > window:
-        raise ValueError(
-            f"The stride ({stride} px) must not exceed the window ({window} px): pixels between "
-            "two windows would never be covered. Use a stride <= the window (e.g. half of it)."
-        )
+    """Top-left positions along one axis, every ``stride`` pixels, plus one window flush with
+    the far edge (with ``stride > window`` the windows leave gaps; :func:`spread` fills them)."""
     if window >= size:
         return np.array([0])
     starts = list(range(0, size - window + 1, stride))
@@ -41,13 +36,17 @@ def window_masks(shape: tuple, wins: np.ndarray) -> np.ndarray:
     return masks
 
 
-def spread(drops: np.ndarray, wins: np.ndarray, shape: tuple) -> np.ndarray:
+def spread(drops: np.ndarray, wins: np.ndarray, shape: tuple,
+           stride: tuple | None = None) -> np.ndarray:
     """Average each pixel's score drops over the windows that covered it.
 
     ``drops``: ``(N, P)``; ``wins``: the ``(P, 4)`` grid of :func:`windows` for an image of
     ``shape = (H, W)`` -> ``(N, H, W)``. Dividing by the coverage count matters when
     ``stride < window``: otherwise pixels in the middle, covered by more windows, get larger
-    values than the border for no reason.
+    values than the border for no reason. When the ``stride`` (``(sy, sx)``) exceeds the
+    window, the windows sample the image sparsely: each window's drop is spread over its
+    stride cell (the window grown to the stride, centred), so every pixel takes the drop of
+    its nearest window(s) instead of a meaningless 0.
 
     The windows form a grid (rows of tops x columns of lefts, one size), so the sum over the
     windows covering a pixel is separable: ``rows @ drops @ cols.T`` with ``rows[y, i] = 1``
@@ -55,18 +54,23 @@ def spread(drops: np.ndarray, wins: np.ndarray, shape: tuple) -> np.ndarray:
     """
     tops, lefts = np.unique(wins[:, 0]), np.unique(wins[:, 1])
     h, w = shape
-    rows = _covers(h, tops, int(wins[0, 2]))
-    cols = _covers(w, lefts, int(wins[0, 3]))
+    sy, sx = (1, 1) if stride is None else stride
+    rows = _covers(h, tops, int(wins[0, 2]), sy)
+    cols = _covers(w, lefts, int(wins[0, 3]), sx)
     grid = np.asarray(drops, "float64").reshape(len(drops), len(tops), len(lefts))
     total = np.einsum("yi,nij,xj->nyx", rows, grid, cols)
     count = rows.sum(axis=1)[:, None] * cols.sum(axis=1)[None, :]
     return (total / np.maximum(count, 1)).astype("float32")
 
 
-def _covers(size: int, starts: np.ndarray, length: int) -> np.ndarray:
-    """``(size, len(starts))``: 1 where the window starting at ``starts[i]`` covers the pixel."""
+def _covers(size: int, starts: np.ndarray, length: int, stride: int) -> np.ndarray:
+    """``(size, len(starts))``: 1 where the window starting at ``starts[i]``, grown to
+    ``stride`` if that is larger (centred), covers the pixel."""
+    grow = max(stride - length, 0)
+    lo = starts[None] - grow // 2
+    hi = starts[None] + length + (grow - grow // 2)
     pos = np.arange(size)[:, None]
-    return ((pos >= starts[None]) & (pos < starts[None] + length)).astype("float64")
+    return ((pos >= lo) & (pos < hi)).astype("float64")
 
 
 def _occluded_fn(model: keras.Model):
@@ -104,8 +108,9 @@ def occlusion(
         Patch size ``int`` or ``(h, w)``; default ``max(1, H // 8)`` (28 px at 224 px, within the
         15-32 px usually used on ImageNet).
     stride
-        Step between windows, at most the window; default ``window // 2``. Windows are added
-        at the far edges so every pixel is covered.
+        Step between windows; default ``window // 2``. Windows are added at the far edges so
+        every pixel is covered; with a stride larger than the window the windows only sample
+        the image, and each pixel shows the drop of its nearest window (see :func:`spread`).
     fill
         The occluder in **pixel space** (``"grey"`` default, ``"black"``, ``"white"``, ``"mean"``
         colour of the image, ``"blur"`` (a blurred copy), a number/colour in pixel units, or
@@ -146,7 +151,7 @@ def occlusion(
     occluded = core.run_rows(job.n * n_p, batch_size, make, fn, "Occlusion")
     base = core.row_scores(model, job.x, job.weights, job.offset, batch_size)
     drops = base[:, None] - occluded.reshape(job.n, n_p)
-    return spread(drops, wins, (h, w))
+    return spread(drops, wins, (h, w), st)
 
 
 
