@@ -123,9 +123,19 @@ def _flat_model(size, channels=1):
                              keras.layers.Dense(2)])
 
 
-def test_occlusion_stride_larger_than_the_window_is_refused():
-    with pytest.raises(ValueError, match="stride .* must not exceed the window"):
-        METHODS["occlusion"](_flat_model(32), images(1, size=32, channels=1), window=4, stride=8)
+def test_occlusion_with_a_stride_larger_than_the_window_covers_every_pixel():
+    """Window 4, stride 8 on 32 px: 768 of 1024 pixels were returned as exactly 0. Each pixel
+    now shows the drop of its nearest window."""
+    model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, kernel_initializer="ones")])
+    x = np.full((1, 32, 32, 1), 0.5, "float32")
+    maps = METHODS["occlusion"](model, x, targets=0, window=4, stride=8, fill="black")
+    np.testing.assert_allclose(maps, 8.0, rtol=1e-5)  # every window drops 16 * 0.5
+    keras.utils.set_random_seed(0)
+    rand = METHODS["occlusion"](_flat_model(32), images(1, size=32, channels=1), window=4,
+                                stride=8)
+    assert np.all(rand != 0)
+    np.testing.assert_array_equal(rand[0, :6, :6], rand[0, 0, 0])  # window 0-3 grown to 8: -2..5
 
 
 def _peak_numpy_bytes(fn) -> int:
@@ -333,3 +343,22 @@ def test_deletion_options_use_the_same_checks(tiny, options, error, match):
 
     with pytest.raises(error, match=match):
         metrics.deletion(tiny, images(1), np.ones((1, 16, 16)), **options)
+
+
+def test_expected_gradient_draws_are_the_draws_of_shap_gradients():
+    """Lesson 08 recomputes SHAP by hand from expected_gradient_draws(1, n, m, seed)."""
+    import tensorflow as tf
+
+    from course_utils.attribution.shap_gradients import expected_gradient_draws
+
+    model = _tanh_model(steepness=0.5)
+    bg = np.random.default_rng(1).uniform(0, 1, (5, 4, 4, 1)).astype("float32")
+    x = np.random.default_rng(2).uniform(0, 1, (2, 4, 4, 1)).astype("float32")
+    idx, t = expected_gradient_draws(2, 12, len(bg), seed=3)
+    path = tf.constant(bg[idx[1]] + t[1][:, None, None, None] * (x[1] - bg[idx[1]]))
+    with tf.GradientTape() as tape:
+        tape.watch(path)
+        f = model(path)[:, 0]
+    by_hand = ((x[1] - bg[idx[1]]) * tape.gradient(f, path).numpy()).mean(axis=0).sum(-1)
+    maps = METHODS["shap_gradients"](model, x, 0, background=bg, n_samples=12, seed=3)
+    np.testing.assert_allclose(maps[1], by_hand, rtol=1e-4, atol=1e-6)

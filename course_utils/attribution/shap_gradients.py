@@ -12,6 +12,25 @@ from course_utils.attribution.smoothgrad import noise_rows
 
 
 def expected_gradient_draws(
+    n_images: int, n_samples: int, n_background: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background index and path position ``t ~ U(0, 1)`` for every (image, sample), as
+    :func:`shap_gradients` draws them: int ``(n_images, n_samples)`` and float32 likewise.
+
+    Every image has the same draws (see :func:`sample_draws`), so a map does not depend on
+    the image's position in the batch.
+
+    Examples
+    --------
+    >>> idx, t = expected_gradient_draws(2, 3, n_background=5, seed=0)
+    >>> idx.shape, bool((idx[0] == idx[1]).all())
+    ((2, 3), True)
+    """
+    idx, t = sample_draws(np.arange(n_samples), n_background, seed)
+    return np.tile(idx, (n_images, 1)), np.tile(t, (n_images, 1))
+
+
+def sample_draws(
     sample_idx: np.ndarray, n_background: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Background index and path position ``t ~ U(0, 1)`` of samples ``sample_idx`` (a chunk).
@@ -133,7 +152,7 @@ def shap_gradients(
             if local_smoothing > 0:
                 x = x + local_smoothing * noise_rows(x.shape[1:], np.zeros_like(img), sample,
                                                      (seed, 1))
-            idx, t = expected_gradient_draws(sample, len(bg), seed)
+            idx, t = sample_draws(sample, len(bg), seed)
             b = bg[idx]
             tt = t[:, None, None, None]
             return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
@@ -151,7 +170,7 @@ def shap_gradients(
         if local_smoothing > 0:
             a = a + local_smoothing * noise_rows(a.shape[1:], np.zeros_like(img), sample,
                                                  (seed, 2))
-        idx, t = expected_gradient_draws(sample, len(bg), seed)
+        idx, t = sample_draws(sample, len(bg), seed)
         b = a_bg[idx]
         tt = t[:, None, None, None]
         return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]
