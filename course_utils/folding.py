@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import keras
 from keras import ops
+from keras.src.models.functional import Functional
 
 _CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
@@ -51,8 +52,9 @@ def _foldable_conv(layer) -> bool:
 
 
 def _foldable_bn(layer) -> bool:
-    axis = layer.axis if isinstance(layer.axis, int) else None
-    return type(layer) is keras.layers.BatchNormalization and axis in (-1, 3)
+    """A batch norm over the channel axis (any other layer type is not one, whatever its
+    attributes)."""
+    return type(layer) is keras.layers.BatchNormalization and layer.axis in (-1, 3)
 
 
 def _sequential_pairs(model: keras.Sequential) -> list[tuple]:
@@ -90,11 +92,10 @@ def fold_pairs(model: keras.Model) -> list[tuple]:
     """
     if isinstance(model, keras.Sequential):
         pairs = _sequential_pairs(model)
-    else:
-        try:
-            pairs = _functional_pairs(model)
-        except (AttributeError, ValueError):  # a subclassed model: no graph to read
-            pairs = []
+    elif isinstance(model, Functional):
+        pairs = _functional_pairs(model)
+    else:  # a subclassed model: no graph to read
+        pairs = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             pairs += fold_pairs(layer)

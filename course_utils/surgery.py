@@ -32,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from keras.src.ops.nn import Sigmoid as _SigmoidOp
+from keras.src.ops.nn import Softmax as _SoftmaxOp
 
 from course_utils import folding
 
@@ -171,15 +173,25 @@ def last_spatial_layer(model: keras.Model) -> keras.layers.Layer:
 
 
 def require_spatial(model: keras.Model, ref: LayerRef) -> tuple:
-    """Resolve ``ref`` and check its output is a 4-D feature map; return its path."""
+    """Resolve ``ref`` and check its output is a 4-D feature map; return its path.
+
+    A nested model (e.g. the convolutional base of a transfer-learning model) stands for its
+    output layer.
+    """
     path = find_path(model, ref)
+    if _is_model(path[-1]):
+        inner = output_layer(path[-1])
+        path = next((p for p, la in iter_layers(path[-1], path) if la is inner), path)
     layer = path[-1]
-    if _is_model(layer) or _output_rank(layer) != 4:
+    if _output_rank(layer) != 4:
         valid = ", ".join(path_name(q) for q in spatial_layers(model))
+        try:
+            got = f"its output has shape {output_shape(layer)}"
+        except (AttributeError, ValueError):  # a layer used several times has no one output
+            got = "it has no single output"
         raise ValueError(
-            f"Layer {layer.name!r} has no spatial (N, H, W, C) output "
-            f"(its output is {getattr(layer, 'output', None)!r}); pick a convolutional layer. "
-            f"Layers with spatial output: {valid}"
+            f"Layer {layer.name!r} has no spatial (N, H, W, C) output ({got}); pick a "
+            f"convolutional layer. Layers with spatial output: {valid}"
         )
     return path
 
@@ -202,7 +214,13 @@ def model_cache(model: keras.Model, name: str) -> dict:
 
 
 def output_layer(model: keras.Model) -> keras.layers.Layer:
-    """The layer that produces the model's (single) output, descending into nested models."""
+    """The layer (or operation, e.g. a ``keras.ops.softmax``) that produces the model's
+    (single) output, descending into nested models."""
+    return output_path(model)[-1]
+
+
+def output_path(model: keras.Model) -> tuple:
+    """The nested models leading to the output layer (or operation), then that layer."""
     layer: keras.layers.Layer | None = None
     if isinstance(model, keras.Sequential):
         layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
@@ -215,8 +233,8 @@ def output_layer(model: keras.Model) -> keras.layers.Layer:
     if layer is None:
         raise ValueError(f"Model {model.name!r} has no layers to explain.")
     if _is_model(layer):
-        return output_layer(layer)
-    return layer
+        return (layer, *output_path(layer))
+    return (layer,)
 
 
 def activation_name(layer: keras.layers.Layer) -> str:
@@ -232,19 +250,62 @@ def activation_name(layer: keras.layers.Layer) -> str:
     """
     act = getattr(layer, "activation", None)
     if act is None:
-        return "softmax" if isinstance(layer, keras.layers.Softmax) else "linear"
+        return probability_op(layer) or "linear"
     return getattr(act, "__name__", type(act).__name__)
+
+
+#: Functions that a ``Lambda`` head may be, recognised by identity (TensorFlow's cannot be
+#: traced symbolically by :func:`probability_op`).
+_PROBABILITY_FUNCTIONS = {
+    tf.nn.softmax: "softmax", tf.math.softmax: "softmax", tf.nn.sigmoid: "sigmoid",
+    tf.math.sigmoid: "sigmoid", tf.sigmoid: "sigmoid",
+}
+
+
+def probability_op(layer) -> str | None:
+    """``"softmax"`` or ``"sigmoid"`` when ``layer`` is nothing but that activation of its one
+    input over the last axis: a ``Softmax`` layer, a ``keras.ops.softmax``/``sigmoid`` (or
+    ``keras.activations``) operation in a functional graph, or a ``Lambda`` layer computing
+    only that (found by calling its function on a symbolic tensor); else None.
+
+    Examples
+    --------
+    >>> import keras
+    >>> probability_op(keras.layers.Lambda(lambda t: keras.ops.softmax(t)))
+    'softmax'
+    >>> probability_op(keras.layers.Lambda(lambda t: 2 * t)) is None
+    True
+    """
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if isinstance(layer, keras.layers.Lambda):
+        known = _PROBABILITY_FUNCTIONS.get(layer.function)
+        if known is not None or layer.arguments:
+            return known
+        probe = keras.KerasTensor((None, 2))
+        try:
+            out = layer.function(probe)
+            op = out._keras_history.operation  # noqa: SLF001
+            inputs = op._inbound_nodes[-1].input_tensors  # noqa: SLF001
+        except Exception:  # noqa: BLE001 - any failure: not a recognisable activation
+            return None
+        return probability_op(op) if len(inputs) == 1 and inputs[0] is probe else None
+    if isinstance(layer, _SoftmaxOp):
+        return "softmax" if layer.axis in (-1, 1) else None
+    if isinstance(layer, _SigmoidOp):
+        return "sigmoid"
+    return None
 
 
 def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
     """``f(x)``: ``layer`` without its activation, computed from its variables without touching
-    the layer, or None when that cannot be done from the outside (then
-    :func:`course_utils.attribution.core.logits_mode` switches the activation off).
+    the layer, or None when that cannot be done from the outside (then see
+    :func:`activation_off_call`).
 
     Handles a plain ``Dense`` (``x @ kernel + bias``), a standard ``Conv2D``,
     ``DepthwiseConv2D`` or ``SeparableConv2D`` (convolution + bias; see
     :func:`course_utils.folding.plain_conv`), and a separate ``Softmax`` or ``Activation``
-    layer (the identity).
+    layer, softmax/sigmoid operation or ``Lambda`` (the identity; see :func:`probability_op`).
 
     Examples
     --------
@@ -255,7 +316,7 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
     >>> bool((np.asarray(pre_activation_call(conv)(x)) < 0).any()), bool((y >= 0).numpy().all())
     (True, True)
     """
-    if isinstance(layer, keras.layers.Softmax) or type(layer) is keras.layers.Activation:
+    if type(layer) is keras.layers.Activation or probability_op(layer) is not None:
         return _identity
     if (type(layer) is keras.layers.Dense and not getattr(layer, "lora_enabled", False)
             and getattr(layer, "quantization_mode", None) is None):
@@ -271,6 +332,38 @@ def pre_activation_call(layer: keras.layers.Layer) -> Callable | None:
 
         return conv_call
     return None
+
+
+def activation_off_call(layer: keras.layers.Layer) -> Callable | None:
+    """``f(x)``: a built-in Keras layer whose fused activation :func:`pre_activation_call`
+    cannot leave out (an ``EinsumDense``, a ``Conv1D``...), computed without it by the layer's
+    own ``call`` on a *view*: a new object sharing the layer's variables and settings whose
+    activation is the identity. The layer itself is never modified, so other callers (other
+    threads, plain ``model(x)``) always see the model as it is. None for layers without an
+    activation and for layers from outside Keras (whose ``call`` may use the activation
+    anywhere).
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> layer = keras.layers.EinsumDense("ab,bc->ac", output_shape=2, activation="softmax")
+    >>> x = np.ones((1, 3), "float32")
+    >>> y = layer(x)
+    >>> logits = activation_off_call(layer)(x)
+    >>> bool(np.allclose(keras.ops.softmax(logits), y)), layer.activation.__name__
+    (True, 'softmax')
+    """
+    if (getattr(layer, "activation", None) is None
+            or not type(layer).__module__.startswith("keras.")):
+        return None
+    view = object.__new__(type(layer))
+    view.__dict__.update(layer.__dict__)
+    object.__setattr__(view, "activation", keras.activations.linear)
+
+    def call(x, *args, **kwargs):
+        return type(layer).call(view, x, *args, **kwargs)
+
+    return call
 
 
 def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
@@ -369,8 +462,10 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
     taps
         ``{layer_ref: callback}``; layer references as in :func:`find_path`.
     logits
-        Compute the output layer without its softmax/sigmoid where :func:`pre_activation_call`
-        can (a plain ``Dense``, a ``Softmax`` layer); otherwise the output is unchanged.
+        Compute the output layer without its softmax/sigmoid: from its variables where
+        :func:`pre_activation_call` can (a plain ``Dense``, a ``Softmax`` layer), else on a view
+        of a built-in layer (:func:`activation_off_call`); otherwise the output is unchanged.
+        The model is never modified.
     fold
         Fold ``conv -> batch norm`` pairs into one convolution (:mod:`course_utils.folding`):
         the same function, computed faster. Pairs whose convolution is tapped stay unfolded.
@@ -414,16 +509,18 @@ def forward(model: keras.Model, inputs, taps: dict[LayerRef, Tap] | None = None,
     fold = fold and not getattr(_UNFOLDED, "on", False)
     replace = _fold_replacements(model, set(resolved) | set(linearized)) if fold else {}
     replace.update(linearized)
+    inside: set[int] = set()
     if logits:
-        head = output_layer(model)
-        call = pre_activation_call(head)
+        head_path = output_path(model)
+        call = pre_activation_call(head_path[-1]) or activation_off_call(head_path[-1])
         if call is not None:
-            replace[id(head)] = call
+            replace[id(head_path[-1])] = call
+            inside |= {id(q) for q in head_path[:-1]}  # the head may be an op, not a layer
     if not resolved and not replace:
         return model(x, training=False)
     touched = set(resolved) | set(replace)
-    inside = {id(q) for path, layer in iter_layers(model) if id(layer) in touched
-              for q in path[:-1]}
+    inside |= {id(q) for path, layer in iter_layers(model) if id(layer) in touched
+               for q in path[:-1]}
     return _run_model(model, x, _Pass(taps=resolved, replace=replace, inside=inside))
 
 

@@ -171,7 +171,7 @@ def test_occlusion_windows_cover_every_pixel():
     wins = windows((10, 7), (4, 3), (3, 3))
     assert window_masks((10, 7), wins).min(axis=0).min() == 0
     assert window_masks((10, 7), wins).sum(axis=0).min() >= 1
-    np.testing.assert_allclose(spread(np.ones((1, len(wins))), window_masks((10, 7), wins)), 1.0)
+    np.testing.assert_allclose(spread(np.ones((1, len(wins))), wins, (10, 7)), 1.0)
 
 
 def test_shap_gradients_sum_to_output_minus_expected_background(tiny):

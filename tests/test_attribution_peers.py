@@ -99,9 +99,8 @@ def test_gradcam_agrees_with_tf_keras_vis_at_feature_resolution(pooled):
     theirs = _tkv_gradcam(pooled, x, targets, penultimate_layer="act", expand_cam=False,
                           normalize_cam=False)
     job = core.prepare(pooled, x, targets)
-    with core.logits_mode(pooled):
-        a, g = core.feature_gradients(pooled, core.feature_path(pooled, "act"), job.x,
-                                       job.weights, job.offset)
+    a, g = core.feature_gradients(pooled, core.feature_path(pooled, "act"), job.x,
+                                   job.weights, job.offset)
     np.testing.assert_allclose(gradcam_map(a, g).numpy(), theirs, rtol=1e-4, atol=1e-6)
     # Upsampled: tf-keras-vis uses scipy.ndimage.zoom (corner-aligned grid), we TF's bilinear
     # resize with half-pixel centres (each feature cell covers its own block of pixels); on

@@ -114,16 +114,15 @@ def test_logits_in_graph_without_touching_the_model(bn_model):
     assert core.head(bn_model).in_graph
     linear = keras.Model(bn_model.inputs[0], bn_model.get_layer("head").input)(x).numpy()
     want = linear @ head.kernel.numpy() + head.bias.numpy()
-    with core.logits_mode(bn_model):
-        assert head.activation is keras.activations.softmax  # nothing swapped
-        got = core.forward_scores(bn_model, x).numpy()
+    got = core.forward_scores(bn_model, x).numpy()
+    assert head.activation is keras.activations.softmax  # nothing swapped
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_activation_swap_fallback_is_thread_safe():
-    """A head whose softmax cannot be computed from outside (an EinsumDense): the activation is
-    switched off under a lock; concurrent explanations give the sequential result and leave the
-    model as it was."""
+    """A head whose softmax cannot be computed from its variables (an EinsumDense): its own call
+    runs on a view of the layer with the activation off; concurrent explanations give the
+    sequential result and leave the model as it was."""
     keras.utils.set_random_seed(3)
     inp = keras.Input((6, 6, 2))
     z = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="tanh")(inp))

@@ -17,7 +17,8 @@ _PASS_THROUGH = (keras.layers.Dropout, keras.layers.Flatten, keras.layers.Activa
 
 def _gap_head(model: keras.Model, path: tuple) -> keras.layers.Dense:
     """Check that ``path``'s layer is followed only by GAP, one Dense classifier and
-    pass-through layers (dropout, activation, softmax); return the Dense."""
+    pass-through layers (dropout, activation, softmax, a softmax/sigmoid ``Lambda``); return
+    the Dense."""
     entries = list(surgery.iter_layers(model))
     idx = next(i for i, (p, _) in enumerate(entries) if p[-1] is path[-1])
     after = [la for _, la in entries[idx + 1:] if not isinstance(la, keras.Model)]
@@ -25,7 +26,7 @@ def _gap_head(model: keras.Model, path: tuple) -> keras.layers.Dense:
     dense = [la for la in after if isinstance(la, keras.layers.Dense)]
     others = [la for la in after
               if not isinstance(la, (keras.layers.GlobalAveragePooling2D, keras.layers.Dense,
-                                     *_PASS_THROUGH))]
+                                     *_PASS_THROUGH)) and surgery.probability_op(la) is None]
     if len(gaps) != 1 or len(dense) != 1 or others:
         raise ValueError(
             f"CAM needs a model whose layer {path[-1].name!r} is followed by "
@@ -94,5 +95,5 @@ def cam(
         return core.tf_function(fn)
 
     fn = core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
-    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn, model)
+    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn)
     return core.as_float32(maps)

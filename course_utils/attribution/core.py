@@ -6,8 +6,10 @@
   class. Gradients of a softmax probability saturate (a confident prediction has a near-zero
   gradient everywhere) and mix in every other class through the normalization; the logit is the
   quantity the papers differentiate (Simonyan et al. 2013, Selvaraju et al. 2017). The final
-  layer's softmax/sigmoid activation is swapped for the identity while the compiled function is
-  traced (:func:`logits_mode`); where that is impossible a warning says so.
+  layer is computed without its softmax/sigmoid in the traced graph
+  (``surgery.forward(logits=True)``); the model itself is never modified, so other callers
+  (other threads, plain ``model(x)``) always see it as it is. Where the activation cannot be
+  left out a warning says so.
 - :func:`compiled` caches ``tf.function`` objects per model and static options.
 - :func:`chunks` cuts an expanded axis (images x samples) into ``batch_size`` rows.
 - :func:`to_model_space` and :func:`to_pixels` map between pixel space and the model's input
@@ -17,8 +19,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import dataclasses
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import config, surgery
+from course_utils.attribution import checks
 from course_utils.models import registry
 from course_utils.surgery import compiled  # noqa: F401 - the methods call core.compiled
 
@@ -53,8 +55,13 @@ class Head:
     layer: keras.layers.Layer | None
     n_outputs: int
     activation: str  # "softmax", "sigmoid", "linear" or another name
-    swappable: bool  # True when the activation can be switched off to read logits
-    in_graph: bool = False  # True when surgery.forward computes the logit without a swap
+    swappable: bool  # True when the activation can be left out to read logits
+    # True when surgery.pre_activation_call computes the logit from the layer's variables;
+    # otherwise the layer's own call runs on a view of it (surgery.activation_off_call)
+    in_graph: bool = False
+    # True when nothing in the graph says what the output is (a Lambda, an operation, a layer
+    # without an activation): :func:`probe_head` looks at the first images' outputs
+    opaque: bool = False
 
     @property
     def binary(self) -> bool:
@@ -84,40 +91,48 @@ def head(model: keras.Model) -> Head:
     layer = surgery.output_layer(model)
     name = surgery.activation_name(layer)
     n_out = int(model.outputs[0].shape[-1])
-    swappable = isinstance(layer, keras.layers.Softmax) or (
-        hasattr(layer, "activation") and layer.activation is not None
-    )
+    in_graph = surgery.pre_activation_call(layer) is not None
+    swappable = in_graph or surgery.activation_off_call(layer) is not None
     result = Head(layer=layer, n_outputs=n_out, activation=name, swappable=swappable,
-                  in_graph=surgery.pre_activation_call(layer) is not None)
+                  in_graph=in_graph, opaque=name == "linear" and not hasattr(layer, "activation"))
     cache["head"] = result
     return result
 
 
-@contextlib.contextmanager
-def logits_mode(model: keras.Model) -> Iterator[None]:
-    """Within the block, the model's final softmax/sigmoid activation is the identity.
+def probe_head(model: keras.Model, x: np.ndarray) -> Head:
+    """:func:`head`, after checking an opaque head's output on (up to 8 of) the images ``x``.
 
-    Wrap every call of a compiled function that traces the model. For the usual heads (a plain
-    ``Dense`` layer, a ``Softmax`` or ``Activation`` layer) :func:`forward_scores` computes the
-    logit in the graph itself and nothing is changed here. Other layers (an ``EinsumDense`` with
-    a softmax, say) have their activation switched off for the block, under a lock, so that two
-    threads explaining the same model do not see each other's swap; the model is restored on
-    exit.
+    A head written as a ``Lambda`` or an operation that :func:`course_utils.surgery.
+    probability_op` does not recognise (``tf.nn.softmax(2 * t)``, a custom layer) cannot be
+    read past. If its outputs look like probabilities (rows >= 0 that sum to 1; a single unit
+    within [0, 1]) they are treated as such (targets, deletion) and a warning says that
+    probabilities, not logits, are explained; otherwise they are taken as scores. Done once
+    per model.
     """
     h = head(model)
-    if h.in_graph or not (h.swappable and h.activation in _PROBABILITY_ACTIVATIONS):
-        yield
-        return
-    with _SWAP_LOCK:
-        old = h.layer.activation
-        h.layer.activation = keras.activations.linear
-        try:
-            yield
-        finally:
-            h.layer.activation = old
-
-
-_SWAP_LOCK = threading.RLock()
+    if not h.opaque:
+        return h
+    out = np.asarray(model(tf.constant(x[:8]), training=False), "float64")
+    in_unit = bool(np.all((out >= 0.0) & (out <= 1.0)))
+    kind = None
+    if in_unit and h.binary:
+        kind, why = "sigmoid", "its single output is within [0, 1]"
+    elif in_unit and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
+        kind, why = "softmax", "its outputs are >= 0 and sum to 1"
+    h = dataclasses.replace(h, opaque=False, activation=kind or h.activation)
+    surgery.model_cache(model, "_course_utils_head")["head"] = h
+    if kind is not None:
+        _WARNED.add(model)
+        warnings.warn(
+            f"Model {model.name!r} ends in a {type(h.layer).__name__} {h.layer.name!r} whose "
+            f"output looks like probabilities ({why}), but it is not a {kind} the course can "
+            f"leave out: explaining {kind} probabilities, whose gradients saturate, not logits. "
+            f"End the model with a Dense layer with activation='{kind}', a Softmax layer or "
+            f"keras.ops.{kind} (these are read past), or give a model that outputs logits.",
+            UserWarning,
+            stacklevel=5,
+        )
+    return h
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +218,13 @@ def as_batch(model: keras.Model, images) -> np.ndarray:
     shape = model_input_shape(model)
     if isinstance(images, (tf.Tensor, tf.Variable)) or hasattr(images, "numpy"):
         images = images.numpy()
-    arr = np.asarray(images)
+    try:
+        arr = np.asarray(images)
+    except ValueError:  # a ragged list: NumPy refuses to stack it
+        raise ValueError(
+            "Images must all have the same shape (H, W, C); got a list of arrays of different "
+            "shapes. Resize them to the model's input size and stack them with np.stack."
+        ) from None
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
@@ -239,6 +260,8 @@ def as_batch(model: keras.Model, images) -> np.ndarray:
                 f"Model {model.name!r} expects images of size {shape[:2]}, got {arr.shape[1:3]} "
                 f"(axis {axis + 1}). Resize the images to the model's input size."
             )
+    if None in shape[:2]:
+        _check_size_fits(model, arr.shape[1:])
     arr = arr.astype("float32", copy=True)
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.isfinite(arr)))
@@ -246,18 +269,33 @@ def as_batch(model: keras.Model, images) -> np.ndarray:
     return arr
 
 
+def _check_size_fits(model: keras.Model, shape: tuple) -> None:
+    """For a model that accepts any image size: check symbolically (no computation) that
+    images of ``shape = (H, W, C)`` survive its convolutions and poolings (cached per size)."""
+    cache = surgery.model_cache(model, "_course_utils_sizes")
+    if shape not in cache:
+        cache[shape] = None
+        try:
+            model.compute_output_spec(keras.KerasTensor((1, *shape)))
+        except Exception as err:  # noqa: BLE001 - other failures are left to the real call
+            if "zero or negative" in str(err):
+                cache[shape] = str(err).split(". Received")[0]
+    if cache[shape] is not None:
+        raise ValueError(
+            f"Images of size {shape[0]} x {shape[1]} are too small for model {model.name!r}: "
+            f"its layers shrink them to nothing ({cache[shape]}). Use larger images."
+        )
+
+
 def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """The model's output (pre-activation where possible) for a batch, compiled and chunked."""
     fn = compiled(model, ("predict",), lambda: tf_function(lambda t: forward_scores(model, t)))
-    outs = []
-    with logits_mode(model):
-        for sl in chunks(len(x), batch_size):
-            outs.append(fn(tf.constant(x[sl])).numpy())
+    outs = [fn(tf.constant(x[sl])).numpy() for sl in chunks(len(x), batch_size)]
     return np.concatenate(outs)
 
 
 def forward_scores(model: keras.Model, x, taps=None):
-    """All output units of ``model`` on ``x``, pre-softmax (call inside :func:`logits_mode`).
+    """All output units of ``model`` on ``x``, pre-softmax where the activation can be left out.
 
     The forward pass folds batch norms into their convolutions (:mod:`course_utils.folding`).
     """
@@ -269,9 +307,10 @@ def resolve_targets(model: keras.Model, x: np.ndarray, targets, batch_size: int)
     """One class index per image: ``None`` -> the predicted class.
 
     For a single sigmoid unit, class 0 is "the class the sigmoid scores" and 1 "the other one";
-    the predicted class is 0 when the logit is positive.
+    the predicted class is 0 when the logit is positive. An opaque head is checked first
+    (:func:`probe_head`).
     """
-    h = head(model)
+    h = probe_head(model, x)
     n_classes = 2 if h.binary else h.n_outputs
     n = len(x)
     if targets is None:
@@ -287,6 +326,11 @@ def resolve_targets(model: keras.Model, x: np.ndarray, targets, batch_size: int)
         else:
             raise TypeError(f"Targets must be class indices (integers), got {targets!r}.")
     t = t.astype("int64")
+    if t.ndim > 1:
+        raise ValueError(
+            f"Targets must be one class index or a flat list of one per image; got an array of "
+            f"shape {t.shape}. Pass e.g. [0, 1] rather than [[0], [1]]."
+        )
     if t.ndim == 0:
         t = np.full(n, int(t))
     if t.ndim != 1 or len(t) != n:
@@ -344,6 +388,7 @@ def prepare(model: keras.Model, images, targets=None, batch_size: int | None = N
     x = as_batch(model, images)
     batch_size = (auto_batch_size(x.shape[1:]) if batch_size is None
                   else check_batch_size(batch_size))
+    t = resolve_targets(model, x, targets, batch_size)
     h = head(model)
     if not h.logits and model not in _WARNED:
         _WARNED.add(model)
@@ -354,22 +399,17 @@ def prepare(model: keras.Model, images, targets=None, batch_size: int | None = N
             UserWarning,
             stacklevel=3,
         )
-    t = resolve_targets(model, x, targets, batch_size)
     weights, offset = score_weights(model, t)
     return Job(x=x, targets=t, weights=weights, offset=offset, batch_size=batch_size)
 
 
 def check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    return int(batch_size)
+    """``batch_size``: rows per compiled call, a positive integer."""
+    return checks.integer(batch_size, "batch_size", example="rows per compiled call, e.g. 32")
 
 
 def score(model: keras.Model, x, weights, offset, taps=None):
-    """The explained score per row: ``sum(weights * output, -1) + offset`` (call in
-    :func:`logits_mode`, inside a compiled function)."""
+    """The explained score per row: ``sum(weights * output, -1) + offset`` (a TF op)."""
     out = forward_scores(model, x, taps)
     return tf.reduce_sum(out * weights, axis=-1) + offset
 
@@ -384,25 +424,30 @@ def chunks(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + batch_size))
 
 
+def _chunks_shown(n: int, batch_size: int, progress: str | None) -> Iterator[slice]:
+    """:func:`chunks`, with a progress bar titled ``progress`` for more than four chunks
+    (generated lazily: a million chunks are not held as a list)."""
+    slices = chunks(n, batch_size)
+    n_chunks = -(-n // batch_size)
+    if progress and n_chunks > 4:
+        from tqdm.auto import tqdm
+
+        return tqdm(slices, total=n_chunks, desc=progress, leave=False)
+    return slices
+
+
 def run_rows(
     n_rows: int,
     batch_size: int,
     make_args: Callable[[slice], Sequence],
     fn: Callable,
-    model: keras.Model,
     progress: str | None = None,
 ) -> np.ndarray:
     """Evaluate ``fn(*make_args(rows))`` over ``n_rows`` rows in chunks; concatenate results."""
     outs = []
-    slices = list(chunks(n_rows, batch_size))
-    if progress and len(slices) > 4:
-        from tqdm.auto import tqdm
-
-        slices = tqdm(slices, desc=progress, leave=False)
-    with logits_mode(model):
-        for sl in slices:
-            args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
-            outs.append(fn(*args).numpy())
+    for sl in _chunks_shown(n_rows, batch_size, progress):
+        args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
+        outs.append(fn(*args).numpy())
     return np.concatenate(outs)
 
 
@@ -417,13 +462,15 @@ def to_model_space(model: keras.Model, pixels) -> np.ndarray:
     return np.asarray(registry.info(model).preprocess(arr), dtype="float32")
 
 
-def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray) -> np.ndarray:
+def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray,
+                   name: str = "value") -> np.ndarray:
     """A pixel-space fill/baseline for one image, as a pixel-space array of the image's shape.
 
     ``spec``: ``"black"`` (0), ``"white"`` (pixel_max), ``"grey"`` (pixel_max / 2), ``"mean"``
     (the image's mean colour), ``"blur"`` (the image blurred with a Gaussian of sigma = 1/20 of
     its size), a number or a per-channel sequence in pixel units, or an array of the image's
-    shape.
+    shape. ``name`` (the option: ``"fill"``...) is used in error messages; NaN and infinite
+    values are refused.
     """
     pmax = float(registry.info(model).pixel_max)
     shape = image_pixels.shape
@@ -437,39 +484,49 @@ def pixel_constant(model: keras.Model, spec, image_pixels: np.ndarray) -> np.nda
             sigma = max(shape[:2]) / 20.0
             return gaussian_filter(image_pixels, sigma=(sigma, sigma, 0)).astype("float32")
         if spec not in named:
-            raise ValueError(
-                f"Unknown pixel-space value {spec!r}; use 'black', 'white', 'grey', 'mean', "
-                "'blur', a number, a colour per channel, or an image-shaped array (pixel units)."
-            )
+            raise ValueError(f"Unknown pixel-space {name} {spec!r}; use {PIXEL_VALUES}.")
         return np.full(shape, named[spec], "float32")
-    arr = np.asarray(spec, dtype="float32")
+    try:
+        arr = np.asarray(spec, dtype="float32")
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {PIXEL_VALUES}; got {spec!r}.") from None
+    checks.finite(arr, name, f"use {PIXEL_VALUES}")
     try:
         return np.broadcast_to(arr, shape).astype("float32")
     except ValueError:
         raise ValueError(
-            f"A pixel-space value of shape {arr.shape} does not fit images of shape {shape}."
+            f"A pixel-space {name} of shape {arr.shape} does not fit images of shape {shape}."
         ) from None
 
 
-def model_space_constant(model: keras.Model, spec, x: np.ndarray) -> np.ndarray:
+#: What a pixel-space fill, baseline or hidden colour may be (for messages).
+PIXEL_VALUES = ("'black', 'white', 'grey', 'mean', 'blur', a number, a colour per channel, or an "
+                "image-shaped array (pixel units)")
+
+
+def model_space_constant(model: keras.Model, spec, x: np.ndarray,
+                         name: str = "value") -> np.ndarray:
     """Per-image constants (``(N, H, W, C)``, model space) from a pixel-space ``spec``.
 
     ``spec`` may also be ``("model", array)`` to give the value already in model space.
+    ``name`` (the option: ``"baseline"``, ``"fill"``) is used in error messages; NaN and
+    infinite values are refused.
     """
     if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "model":
-        return np.broadcast_to(np.asarray(spec[1], "float32"), x.shape).astype("float32")
-    if not isinstance(spec, str):
-        arr = np.asarray(spec, dtype="float32")
-        if arr.ndim == 4:  # one pixel-space array per image
-            if arr.shape != x.shape:
-                raise ValueError(f"Per-image values of shape {arr.shape} do not match the "
-                                 f"images' {x.shape}.")
-            return to_model_space(model, arr)
-    needs_pixels = isinstance(spec, str) and spec in ("mean", "blur")
-    pixels = to_pixels(model, x) if needs_pixels else np.zeros_like(x)
-    return to_model_space(
-        model, np.stack([pixel_constant(model, spec, p) for p in pixels])
-    )
+        out = np.broadcast_to(np.asarray(spec[1], "float32"), x.shape).astype("float32")
+    elif not isinstance(spec, str) and np.ndim(spec) == 4:  # one pixel-space array per image
+        arr = checks.finite(np.asarray(spec, dtype="float32"), name)
+        if arr.shape != x.shape:
+            raise ValueError(f"Per-image {name} of shape {arr.shape} does not match the "
+                             f"images' {x.shape}.")
+        out = to_model_space(model, arr)
+    else:
+        needs_pixels = isinstance(spec, str) and spec in ("mean", "blur")
+        pixels = to_pixels(model, x) if needs_pixels else np.zeros_like(x)
+        out = to_model_space(
+            model, np.stack([pixel_constant(model, spec, p, name) for p in pixels])
+        )
+    return checks.finite(out, name, "in the model's input space")
 
 
 def _affine_of_preprocess(model: keras.Model, channels: int):
@@ -546,9 +603,8 @@ REDUCTIONS = ("max_abs", "sum", "l2", "mean_abs")
 
 
 def check_reduce(how: str) -> str:
-    if how not in REDUCTIONS:
-        raise ValueError(f"Unknown channel reduction {how!r}; use one of {REDUCTIONS}.")
-    return how
+    """``reduce``: one of :data:`REDUCTIONS`."""
+    return checks.choice(how, "reduce", REDUCTIONS)
 
 
 def upsample(maps, size):
@@ -655,7 +711,6 @@ def mean_rows(
     batch_size: int,
     make_args: Callable[[np.ndarray, np.ndarray], Sequence],
     fn: Callable,
-    model: keras.Model,
     progress: str | None = None,
 ) -> np.ndarray:
     """Average ``fn`` over ``per_image`` rows per image without holding all rows in memory.
@@ -665,22 +720,16 @@ def mean_rows(
     ``batch_size`` rows plus one accumulator per image.
     """
     total = None
-    slices = list(chunks(n_images * per_image, batch_size))
-    if progress and len(slices) > 4:
-        from tqdm.auto import tqdm
-
-        slices = tqdm(slices, desc=progress, leave=False)
-    with logits_mode(model):
-        for sl in slices:
-            rows = np.arange(sl.start, sl.stop)
-            img, sample = rows // per_image, rows % per_image
-            args = [tf.constant(a) if isinstance(a, np.ndarray) else a
-                    for a in make_args(img, sample)]
-            out = fn(*args).numpy().astype("float64")
-            if total is None:
-                total = np.zeros((n_images,) + out.shape[1:], "float64")
-            for i in np.unique(img):
-                total[i] += out[img == i].sum(axis=0)
+    for sl in _chunks_shown(n_images * per_image, batch_size, progress):
+        rows = np.arange(sl.start, sl.stop)
+        img, sample = rows // per_image, rows % per_image
+        args = [tf.constant(a) if isinstance(a, np.ndarray) else a
+                for a in make_args(img, sample)]
+        out = fn(*args).numpy().astype("float64")
+        if total is None:
+            total = np.zeros((n_images,) + out.shape[1:], "float64")
+        for i in np.unique(img):
+            total[i] += out[img == i].sum(axis=0)
     return as_float32(total / per_image)
 
 
@@ -695,5 +744,5 @@ def scores_fn(model: keras.Model) -> Callable:
 def row_scores(model: keras.Model, x, weights, offset, batch_size: int) -> np.ndarray:
     """The explained score of each row of ``x`` (compiled, chunked)."""
     return run_rows(
-        len(x), batch_size, lambda sl: (x[sl], weights[sl], offset[sl]), scores_fn(model), model
+        len(x), batch_size, lambda sl: (x[sl], weights[sl], offset[sl]), scores_fn(model)
     )

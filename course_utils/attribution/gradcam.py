@@ -33,7 +33,7 @@ def cam_method(name: str, combine, model, images, targets, layer, batch_size) ->
     key = (name, tuple(id(p) for p in path), tuple(size))
     fn = core.compiled(model, key, build)
     maps = core.run_rows(
-        job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn, model
+        job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn
     )
     return core.as_float32(maps)
 

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from lime import lime_image
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 
 
 def segment(pixels: np.ndarray, pixel_max: float, method: str = "quickshift", **options):
@@ -88,7 +88,7 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         seg = segments.astype("int32")
         labels = core.run_rows(
             num_samples, self._batch_size,
-            lambda sl: (z[sl], self._x, fudged, seg), fn, self._model,
+            lambda sl: (z[sl], self._x, fudged, seg), fn,
         )
         return data, labels
 
@@ -124,9 +124,14 @@ def lime(
     segmentation, segmentation_options
         ``"quickshift"`` (lime's default and its settings) or ``"slic"``; see :func:`segment`.
     hide_color
-        Colour of hidden superpixels in **pixel space** (a number or one per channel), mapped
-        through the model's preprocessing; ``None`` (lime's default) uses each superpixel's
-        mean colour.
+        Colour of hidden superpixels in **pixel space**, as occlusion's ``fill`` and
+        Integrated Gradients' ``baseline``: ``"grey"``, ``"black"``, ``"white"``, ``"mean"``
+        (the image's mean colour), ``"blur"``, a number, a colour per channel, or an
+        image-shaped pixel array; mapped through the model's preprocessing. ``None`` (lime's
+        default) uses each superpixel's mean colour.
+    seed
+        Seed of lime's samples, the same for every image, so a map does not depend on the
+        image's position in the batch.
     return_explanations
         Also return lime's ``ImageExplanation`` objects.
 
@@ -146,9 +151,11 @@ def lime(
     """
     from course_utils.models import registry
 
-    n_samples = int(n_samples)
-    if n_samples < 2:
-        raise ValueError(f"n_samples must be at least 2, got {n_samples}.")
+    n_samples = checks.integer(n_samples, "n_samples", minimum=2,
+                               example="perturbed samples per image, e.g. 1000")
+    kernel_width = checks.number(kernel_width, "kernel_width", positive=True,
+                                 example="lime's kernel width, e.g. 0.25")
+    seed = checks.seed(seed)
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if job.x.shape[-1] not in (1, 3):
@@ -162,12 +169,14 @@ def lime(
     explanations = []
     for i in range(job.n):
         seg = segment(pixels[i], pmax, segmentation, **opts)
+        hidden = (None if hide_color is None
+                  else core.pixel_constant(model, hide_color, pixels[i], "hide_color"))
         explainer = _BatchedLimeImageExplainer(
-            model, job.x[i], batch_size, kernel_width=kernel_width, random_state=seed + i)
+            model, job.x[i], batch_size, kernel_width=kernel_width, random_state=seed)
         exp = explainer.explain_instance(
             pixels[i].astype("float64"), classifier_fn=None, labels=(int(job.targets[i]),),
-            hide_color=hide_color, top_labels=None, num_features=100000,
-            num_samples=n_samples, segmentation_fn=lambda _img, s=seg: s, random_seed=seed + i,
+            hide_color=hidden, top_labels=None, num_features=100000,
+            num_samples=n_samples, segmentation_fn=lambda _img, s=seg: s, random_seed=seed,
         )
         coef = np.zeros(seg.max() + 1, "float32")
         for feature, weight in exp.local_exp[int(job.targets[i])]:

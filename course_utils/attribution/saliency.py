@@ -57,6 +57,6 @@ def saliency(
     batch_size = job.batch_size
     fn = core.gradient_rows_fn(model, reduce, with_delta=False)
     maps = core.run_rows(
-        job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn, model
+        job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn
     )
     return core.as_float32(maps)

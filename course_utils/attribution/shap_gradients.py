@@ -7,23 +7,44 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 from course_utils.attribution.smoothgrad import noise_rows
 
 
 def expected_gradient_draws(
     n_images: int, n_samples: int, n_background: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Background index and path position ``t ~ U(0, 1)`` for every (image, sample).
+    """Background index and path position ``t ~ U(0, 1)`` for every (image, sample), as
+    :func:`shap_gradients` draws them: int ``(n_images, n_samples)`` and float32 likewise.
 
-    Drawn per image from ``(seed, image)`` so results do not depend on ``batch_size``.
+    Every image has the same draws (see :func:`sample_draws`), so a map does not depend on
+    the image's position in the batch.
+
+    Examples
+    --------
+    >>> idx, t = expected_gradient_draws(2, 3, n_background=5, seed=0)
+    >>> idx.shape, bool((idx[0] == idx[1]).all())
+    ((2, 3), True)
     """
-    idx = np.empty((n_images, n_samples), "int64")
-    t = np.empty((n_images, n_samples), "float32")
-    for i in range(n_images):
-        rng = np.random.default_rng((seed, i))
-        idx[i] = rng.integers(0, n_background, n_samples)
-        t[i] = rng.uniform(0.0, 1.0, n_samples)
+    idx, t = sample_draws(np.arange(n_samples), n_background, seed)
+    return np.tile(idx, (n_images, 1)), np.tile(t, (n_images, 1))
+
+
+def sample_draws(
+    sample_idx: np.ndarray, n_background: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background index and path position ``t ~ U(0, 1)`` of samples ``sample_idx`` (a chunk).
+
+    Sample ``k`` is drawn from ``(seed, k)``: the same for every image of a call and whatever
+    the chunking, so a map depends neither on ``batch_size`` nor on the image's position in
+    the batch, and only a chunk's draws are ever held.
+    """
+    idx = np.empty(len(sample_idx), "int64")
+    t = np.empty(len(sample_idx), "float32")
+    for r, k in enumerate(sample_idx):
+        rng = np.random.default_rng((seed, int(k)))
+        idx[r] = rng.integers(0, n_background)
+        t[r] = rng.uniform(0.0, 1.0)
     return idx, t
 
 
@@ -94,6 +115,9 @@ def shap_gradients(
         The layer must have a spatial output.
     local_smoothing
         Standard deviation of Gaussian noise added to ``x`` per sample (shap's option).
+    seed
+        Seed of the draws; sample ``k`` is the same for every image, so a map does not depend
+        on the image's position in the batch.
 
     Returns
     -------
@@ -108,16 +132,16 @@ def shap_gradients(
     ...                n_samples=8).shape
     (1, 4, 4)
     """
-    n_samples = int(n_samples)
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+    n_samples = checks.integer(n_samples, "n_samples", example="samples per image, e.g. 200")
+    local_smoothing = checks.number(local_smoothing, "local_smoothing", minimum=0.0,
+                                    example="a noise standard deviation in input units, e.g. 0.1")
+    seed = checks.seed(seed)
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if background is None or isinstance(background, str):
-        bg = core.model_space_constant(model, background or "black", job.x[:1])
+        bg = core.model_space_constant(model, background or "black", job.x[:1], "background")
     else:
         bg = core.as_batch(model, background)
-    idx, t = expected_gradient_draws(job.n, n_samples, len(bg), seed)
     size = job.x.shape[1:3]
 
     if layer is None:
@@ -126,26 +150,30 @@ def shap_gradients(
         def make(img, sample):
             x = job.x[img]
             if local_smoothing > 0:
-                x = x + local_smoothing * noise_rows(x.shape[1:], img, sample, (seed, 1))
-            b = bg[idx[img, sample]]
-            tt = t[img, sample][:, None, None, None]
+                x = x + local_smoothing * noise_rows(x.shape[1:], np.zeros_like(img), sample,
+                                                     (seed, 1))
+            idx, t = sample_draws(sample, len(bg), seed)
+            b = bg[idx]
+            tt = t[:, None, None, None]
             return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
 
-        return core.mean_rows(job.n, n_samples, batch_size, make, fn, model, "SHAP")
+        return core.mean_rows(job.n, n_samples, batch_size, make, fn, "SHAP")
 
     path = core.feature_path(model, layer)
     acts = _activations_fn(model, path)
-    a_x = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts, model)
-    a_bg = core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts, model)
+    a_x = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts)
+    a_bg = core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts)
     fn = _layer_gradient_fn(model, path)
 
     def make_layer(img, sample):
         a = a_x[img]
         if local_smoothing > 0:
-            a = a + local_smoothing * noise_rows(a.shape[1:], img, sample, (seed, 2))
-        b = a_bg[idx[img, sample]]
-        tt = t[img, sample][:, None, None, None]
+            a = a + local_smoothing * noise_rows(a.shape[1:], np.zeros_like(img), sample,
+                                                 (seed, 2))
+        idx, t = sample_draws(sample, len(bg), seed)
+        b = a_bg[idx]
+        tt = t[:, None, None, None]
         return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]
 
-    small = core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, model, "SHAP (layer)")
+    small = core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, "SHAP (layer)")
     return core.as_float32(core.upsample(tf.constant(small), size).numpy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 
 
 def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
@@ -17,12 +17,17 @@ def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
     return (noise_level * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))).astype("float32")
 
 
-def noise_rows(shape: tuple, image_idx: np.ndarray, sample_idx: np.ndarray, seed) -> np.ndarray:
-    """Standard normal noise for rows ``(image, sample)``, the same whatever the chunking
-    (each row has its own generator seeded by ``(seed, image, sample)``)."""
+def noise_rows(shape: tuple, keys: np.ndarray, sample_idx: np.ndarray, seed) -> np.ndarray:
+    """Standard normal noise for rows ``(key, sample)``, the same whatever the chunking
+    (each row has its own generator seeded by ``(seed, key, sample)``).
+
+    The methods give every image the key 0: sample ``k`` of a call has the same noise for
+    every image, so that a map depends on its image, the seed and the options, never on the
+    image's position in the batch (the noise is scaled per image by :func:`noise_sigma`).
+    """
     base = tuple(np.atleast_1d(seed).tolist())
-    out = np.empty((len(image_idx),) + tuple(shape), "float32")
-    for r, (i, k) in enumerate(zip(image_idx, sample_idx, strict=True)):
+    out = np.empty((len(keys),) + tuple(shape), "float32")
+    for r, (i, k) in enumerate(zip(keys, sample_idx, strict=True)):
         out[r] = np.random.default_rng((*base, int(i), int(k))).standard_normal(shape, "float32")
     return out
 
@@ -55,7 +60,8 @@ def smoothgrad(
     reduce
         Channel reduction of each sample's gradient (see ``saliency``), applied before averaging.
     seed
-        Noise seed; results do not depend on ``batch_size``.
+        Noise seed; sample ``k`` has the same noise (scaled per image) for every image, so a
+        map depends neither on ``batch_size`` nor on the image's position in the batch.
 
     Returns
     -------
@@ -70,18 +76,18 @@ def smoothgrad(
     (1, 4, 4)
     """
     core.check_reduce(reduce)
-    if int(n_samples) < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
-    if not noise_level >= 0:
-        raise ValueError(f"noise_level must be >= 0, got {noise_level}.")
+    n_samples = checks.integer(n_samples, "n_samples", example="noisy copies per image, e.g. 25")
+    noise_level = checks.number(noise_level, "noise_level", minimum=0.0,
+                                example="a fraction of the input range, e.g. 0.15")
+    seed = checks.seed(seed)
     job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     sigma = noise_sigma(job.x, noise_level)
     fn = core.gradient_rows_fn(model, reduce, with_delta=False)
 
     def make(img, sample):
-        noise = noise_rows(job.x.shape[1:], img, sample, seed)
+        noise = noise_rows(job.x.shape[1:], np.zeros_like(img), sample, seed)
         z = job.x[img] + sigma[img, None, None, None] * noise
         return z, job.weights[img], job.offset[img]
 
-    return core.mean_rows(job.n, int(n_samples), batch_size, make, fn, model, "SmoothGrad")
+    return core.mean_rows(job.n, n_samples, batch_size, make, fn, "SmoothGrad")

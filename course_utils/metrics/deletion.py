@@ -27,7 +27,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from course_utils import surgery
-from course_utils.attribution import core
+from course_utils.attribution import checks, core
 from course_utils.metrics._checks import check_maps
 
 MODES = ("deletion", "insertion")
@@ -124,9 +124,8 @@ def removed_images(model: keras.Model, x: np.ndarray, baseline, blur_sigma=None)
     """
     if isinstance(baseline, str) and baseline == "blur":
         h, w = x.shape[1:3]
-        sigma = max(h, w) / 16 if blur_sigma is None else float(blur_sigma)
-        if not sigma > 0:
-            raise ValueError(f"blur_sigma must be positive, got {blur_sigma!r}.")
+        sigma = max(h, w) / 16 if blur_sigma is None else checks.number(
+            blur_sigma, "blur_sigma", positive=True, example="pixels, e.g. 2")
         pixels = core.to_pixels(model, x)
         blurred = ndimage.gaussian_filter(pixels, sigma=(0, sigma, sigma, 0), mode="nearest")
         return core.to_model_space(model, blurred)
@@ -136,8 +135,8 @@ def removed_images(model: keras.Model, x: np.ndarray, baseline, blur_sigma=None)
             raise ValueError(
                 f"A baseline batch of shape {arr.shape} does not match the images {x.shape}."
             )
-        return core.to_model_space(model, arr)
-    return core.model_space_constant(model, baseline, x)
+        return core.to_model_space(model, checks.finite(arr.astype("float32"), "baseline"))
+    return core.model_space_constant(model, baseline, x, "baseline")
 
 
 def _probability(model: keras.Model, out, onehot):
@@ -147,7 +146,7 @@ def _probability(model: keras.Model, out, onehot):
         p = out[:, 0] if h.activation == "sigmoid" else tf.sigmoid(out[:, 0])
         sign = onehot[:, 0]  # +1: the scored class, -1: the other one
         return tf.where(sign > 0, p, 1.0 - p)
-    if h.activation != "softmax":
+    if h.activation not in ("softmax", "sigmoid"):  # logits (already probabilities otherwise)
         out = tf.nn.softmax(out, axis=-1)
     return tf.reduce_sum(out * onehot, axis=-1)
 
@@ -179,11 +178,9 @@ def curves(
     batch_size: int = 128,
 ) -> Curves:
     """Deletion or insertion curves of ``maps`` on ``images``; see :func:`deletion`."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps}.")
+    checks.choice(mode, "mode", MODES)
+    steps = checks.integer(steps, "steps", example="points on the curve minus one, e.g. 32")
+    seed = checks.seed(seed)
     core.check_batch_size(batch_size)
     x = core.as_batch(model, images)
     maps = check_maps(maps, shape=x.shape[:3])
