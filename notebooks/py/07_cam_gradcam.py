@@ -236,9 +236,9 @@ show_panels(img, [None, *two], ["two objects", f"Grad-CAM: {shape_names[sy[i]]}"
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Egyptian cat or espresso?
 #
-# The Grad-CAM paper's own demonstration is a photo holding two classes (its cat and dog). We
-# have no cat-on-a-keyboard photo here (nothing is downloaded), so `data.two_photos()` builds
-# one: Chelsea the cat on the left half, a cup of espresso on the right, with the mask of
+# The Grad-CAM paper's own demonstration is a photo holding two classes (a dog and a cat).
+# Neither that photo nor the seminar's cat on a keyboard is here (nothing is downloaded), so
+# `data.two_photos()` builds one: Chelsea the cat on the left half, a cup of espresso on the right, with the mask of
 # each half. The ImageNet network of the previous section calls it "Egyptian cat" and ranks
 # "espresso" a few places lower. For each class we ask Grad-CAM, at the same three layers,
 # where the evidence is, and measure which **share of the map's positive energy** (its sum
