@@ -38,6 +38,18 @@ SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
+def train() -> None:
+    """Train (or load) the course's three models here, before any lesson runs: in a plain
+    process, without a notebook's per-cell time limit."""
+    from course_utils import models
+
+    start = time.time()
+    models.fashion_cnn()
+    models.shapes_cnn()
+    models.shapes_cnn(spurious=True)
+    print(f"models ready in {time.time() - start:.0f} s", flush=True)
+
+
 def run_setting(name: str, out: Path, notebooks: list[Path], timeout: int) -> None:
     """Execute ``notebooks`` in a fresh kernel per notebook with the setting's environment;
     write the executed copies and a text digest under ``out/name``."""
@@ -46,6 +58,7 @@ def run_setting(name: str, out: Path, notebooks: list[Path], timeout: int) -> No
 
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
+    train()
     for nb_path in notebooks:
         start = time.time()
         nb = nbformat.read(nb_path, as_version=4)
@@ -79,13 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", default=",".join(SETTINGS),
                         help=f"comma-separated, from {', '.join(SETTINGS)}")
     parser.add_argument("--notebooks", nargs="*", default=[],
-                        help="notebook number prefixes (default: every lesson)")
+                        help="notebook number prefixes (default: every lesson; 'none': only "
+                             "train the models)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting here
     args = parser.parse_args(argv)
     every = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     notebooks = [p for p in every if not args.notebooks
                  or any(p.name.startswith(k) for k in args.notebooks)]
+    if args.notebooks == ["none"]:
+        notebooks = []
     if args.one:
         run_setting(args.one, args.out, notebooks, args.timeout)
         return 0
