@@ -25,12 +25,13 @@
 # nothing.
 
 # %%
+# On Google Colab, install the course's package first; anywhere else this does nothing.
 import sys
 
 if "google.colab" in sys.modules:  # pragma: no cover - only on Colab
     import subprocess
 
-    REPO = "https://github.com/what-cnns-see/what-cnns-see"  # the course repository
+    REPO = "https://github.com/what-cnns-see/what-cnns-see"  # [project.urls] in pyproject.toml
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

@@ -24,6 +24,16 @@
 # Fashion-MNIST's two most confusable classes, *shirt* vs *T-shirt/top*, with the course's
 # trained Fashion-MNIST CNN as the pretrained base.
 
+# %%
+# On Google Colab, install the course's package first; anywhere else this does nothing.
+import sys
+
+if "google.colab" in sys.modules:  # pragma: no cover - only on Colab
+    import subprocess
+
+    REPO = "https://github.com/what-cnns-see/what-cnns-see"  # [project.urls] in pyproject.toml
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)
+
 # %% tags=["parameters"]
 from course_utils import config
 
