@@ -24,6 +24,16 @@
 #
 # **You need:** notebook 01 (the Fashion-MNIST CNN). About 2 minutes (quick mode).
 
+# %%
+# On Google Colab, install the course's package first; anywhere else this does nothing.
+import sys
+
+if "google.colab" in sys.modules:  # pragma: no cover - only on Colab
+    import subprocess
+
+    REPO = "https://github.com/what-cnns-see/what-cnns-see"  # [project.urls] in pyproject.toml
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)
+
 # %% tags=["parameters"]
 # Parameters (CI runs set COURSE_QUICK=1: same code path, fewer images and channels)
 from course_utils import config

@@ -27,6 +27,16 @@
 # **You need:** notebooks 01 and 02. About 2-3 minutes (quick mode), longer with full
 # settings.
 
+# %%
+# On Google Colab, install the course's package first; anywhere else this does nothing.
+import sys
+
+if "google.colab" in sys.modules:  # pragma: no cover - only on Colab
+    import subprocess
+
+    REPO = "https://github.com/what-cnns-see/what-cnns-see"  # [project.urls] in pyproject.toml
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)
+
 # %% tags=["parameters"]
 # Parameters (CI runs set COURSE_QUICK=1: same code path, fewer steps, smaller pictures)
 from course_utils import config
