@@ -191,16 +191,24 @@ print("diagonal margin per row:  ", np.round(margin, 2))
 
 # %%
 live = np.isfinite(ratio)
+specificity = np.diag(matrix).mean() / matrix[~np.eye(len(matrix), dtype=bool)].mean()
+print(f"natural ratio: median {np.median(ratio[live]):.2f}, smallest {ratio[live].min():.2f}")
+print(f"own picture wins in {100 * (margin > 0).mean():.0f} % of the rows; diagonal mean / "
+      f"off-diagonal mean {specificity:.2f}")
 assert live.sum() >= N_CHANNELS - 1
-assert np.median(ratio[live]) > 2.0 and ratio[live].min() > 1.5, ratio  # beyond real garments
+assert np.median(ratio[live]) > 2.0, ratio  # a typical picture: far beyond real garments
+assert ratio[live].min() > 1.1, ratio  # every picture: beyond the average garment
 assert (margin > 0).mean() >= 0.75, margin  # own picture wins in most rows
-assert np.diag(matrix).mean() > 1.5 * matrix[~np.eye(len(matrix), dtype=bool)].mean()
+assert specificity > 1.5, matrix
 
 # %% [markdown]
-# **What to notice.** The pictures drive their channels about two to four times higher than
-# real garments do on average (more with more steps), and the matrix is diagonal: the
-# pictures are specific. Where a row is nearly tied, two channels detect nearly the same
-# thing (look at their pictures).
+# **What to notice.** The pictures drive their channels well beyond what real garments do on
+# average, and the matrix is diagonal: the pictures are specific. How far beyond depends on
+# the channel and on the training: with the quick settings (128 steps) the median ratio
+# measured 2.5-2.6 and the weakest channel 1.4-1.8 over models trained with and without
+# oneDNN and with another seed (your numbers above differ a little: your model is another
+# training); more steps raise them. Where a row is nearly tied, two channels detect nearly the
+# same thing (look at their pictures).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The same check on the shapes CNN pictures from section 2:
