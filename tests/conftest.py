@@ -14,6 +14,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+#: Options that make every attribution method cheap enough for a unit test.
+FAST = {
+    "smoothgrad": {"n_samples": 3},
+    "integrated_gradients": {"steps": 4},
+    "occlusion": {"window": 4, "stride": 4},
+    "lime": {"n_samples": 20, "segmentation": "slic",
+             "segmentation_options": {"n_segments": 6, "compactness": 100}},
+    "shap_gradients": {"n_samples": 4},
+}
+
 
 def conv_gap_model(size=16, channels=3, classes=3, head="softmax", seed=0, bn=True):
     """Conv -> Conv -> (BN) -> ReLU -> GAP -> Dense: the CAM-compatible tiny CNN."""

@@ -5,20 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import conv_gap_model, images
+from conftest import FAST, conv_gap_model, images
 
 from course_utils import surgery
 from course_utils.attribution import METHODS, core, gradcam, saliency
 from course_utils.models import registry
-
-FAST = {
-    "smoothgrad": {"n_samples": 3},
-    "integrated_gradients": {"steps": 4},
-    "occlusion": {"window": 4, "stride": 4},
-    "lime": {"n_samples": 20, "segmentation": "slic",
-             "segmentation_options": {"n_segments": 6, "compactness": 100}},
-    "shap_gradients": {"n_samples": 4},
-}
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

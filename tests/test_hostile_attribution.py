@@ -6,20 +6,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import images
+from conftest import FAST, images
 
 from course_utils import folding
 from course_utils.attribution import METHODS
-
-FAST = {
-    "smoothgrad": {"n_samples": 3},
-    "integrated_gradients": {"steps": 4},
-    "occlusion": {"window": 4, "stride": 4},
-    "lime": {"n_samples": 20, "segmentation": "slic",
-             "segmentation_options": {"n_segments": 6, "compactness": 100}},
-    "shap_gradients": {"n_samples": 4},
-}
-
 
 # ---------------------------------------------------------------- 1: conv -> activation layer
 
