@@ -205,9 +205,9 @@ assert specificity > 1.5, matrix
 # **What to notice.** The pictures drive their channels well beyond what real garments do on
 # average, and the matrix is diagonal: the pictures are specific. How far beyond depends on
 # the channel and on the training: with the quick settings (128 steps) the median ratio
-# measured 2.5-2.6 and the weakest channel 1.4-1.8 over models trained with and without
-# oneDNN and with another seed (your numbers above differ a little: your model is another
-# training); more steps raise them. Where a row is nearly tied, two channels detect nearly the
+# measured 2.5-3.9 and the weakest channel 1.4-2.2 over models trained with and without
+# oneDNN and with another seed (your numbers above differ: your model is another training);
+# more steps raise them. Where a row is nearly tied, two channels detect nearly the
 # same thing (look at their pictures).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
