@@ -201,7 +201,9 @@ assert only_empty.any() and np.abs(fill_maps["black"][only_empty]).max() < 1e-4
 # ## 5. Ground truth: the shapes
 #
 # On the synthetic shapes we know where the target is. The drop should be largest when the
-# patch covers it: we compare the mean of the map inside the target with the mean outside.
+# patch covers it: we compare the mean of the map inside the target with the mean outside,
+# and ask where the largest drop lies (the pointing game of notebook 09, strictly and with a
+# tolerance of 4 px, the paper's 15 px at 224 px scaled to these 64 px images).
 
 # %%
 shapes_model = models.shapes_cnn()
@@ -209,15 +211,25 @@ sx, sy, smask = data.shapes(N_SHAPES, seed=7)
 smaps = attribution.occlusion(shapes_model, sx, sy, window=12, stride=4, fill="mean")
 inside = np.array([m[k].mean() for m, k in zip(smaps, smask)])
 outside = np.array([m[~k].mean() for m, k in zip(smaps, smask)])
-peak_inside = np.array([k.flat[m.argmax()] for m, k in zip(smaps, smask)])
+peak_strict = metrics.pointing_game(smaps, smask).mean()  # the largest drop on the target
+peak_near = metrics.pointing_game(smaps, smask, tolerance=4).mean()  # or within 4 px of it
 print(f"mean drop inside the target {inside.mean():.2f}, outside {outside.mean():.2f}")
-print(f"the largest drop lies on the target in {int(100 * peak_inside.mean())} % of images")
+print(f"the largest drop lies on the target in {100 * peak_strict:.0f} % of images, "
+      f"on it or within 4 px in {100 * peak_near:.0f} %")
 assert (inside > outside).mean() >= 0.8
-assert peak_inside.mean() >= 0.6
+assert peak_near >= 0.9
 
 show_panels(np.concatenate([sx[:4], sx[:4]]), [None] * 4 + list(smaps[:4]),
           [data.synthetic.CLASS_NAMES[c] for c in sy[:4]] + ["occlusion"] * 4,
           model=shapes_model, signed=[False] * 4 + [True] * 4, ncols=4, size=2.4)
+
+# %% [markdown]
+# **What to notice.** Every image loses more score inside its target than outside it, and the
+# largest drop lies on the target or next to it (within 4 px) in every image we measured, over
+# models trained with and without oneDNN and with another seed. Strictly *on* the target it
+# lies in only 58-86 % of the images, depending on the training: a 12 px patch centred just
+# outside a small target still covers most of it, so the peak of the map can sit on the
+# target's border. The patch size is the resolution of the answer.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. An ImageNet network, two classes on one picture
