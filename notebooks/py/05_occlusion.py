@@ -227,7 +227,7 @@ show_panels(np.concatenate([sx[:4], sx[:4]]), [None] * 4 + list(smaps[:4]),
 # **What to notice.** Every image loses more score inside its target than outside it, and the
 # largest drop lies on the target or next to it (within 4 px) in every image we measured, over
 # models trained with and without oneDNN and with another seed. Strictly *on* the target it
-# lies in only 58-86 % of the images, depending on the training: a 12 px patch centred just
+# lies in only 73-86 % of the images, depending on the training: a 12 px patch centred just
 # outside a small target still covers most of it, so the peak of the map can sit on the
 # target's border. The patch size is the resolution of the answer.
 
