@@ -127,22 +127,6 @@ def _paths(name: str, key: str) -> tuple[Path, Path]:
 LEGACY = "legacy"
 
 
-def _adopt_legacy(model_path: Path, meta_path: Path, meta: dict) -> keras.Model | None:
-    """A model cached before records held a checksum: load it (a file Keras cannot read is
-    retrained like any damaged one) and record its checksum, so that a cache of minutes of
-    training is not thrown away for want of a checksum."""
-    try:
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - whatever Keras makes of the file
-        message = (f"The cached model is not usable: {model_path} cannot be loaded "
-                   f"({type(exc).__name__}: {exc}). Retraining it and replacing the cache.")
-        warnings.warn(message, UserWarning, stacklevel=4)
-        print("WARNING:", message)
-        return None
-    cache.atomic_write_json(meta_path, {**meta, "sha256": cache.sha256_of(model_path)})
-    return model
-
-
 def _load_checked(model_path: Path, meta_path: Path) -> keras.Model | None:
     """The cached model if it is the one that was saved there, else ``None`` after a warning
     that names the damaged file (the caller then retrains and replaces it).
@@ -160,18 +144,21 @@ def _load_checked(model_path: Path, meta_path: Path) -> keras.Model | None:
         problem = (f"its record {meta_path} is unreadable or has no checksum "
                    f"({type(exc).__name__}: {exc})")
     else:
-        if expected == LEGACY and model_path.is_file():
-            return _adopt_legacy(model_path, meta_path, meta)
-        if not model_path.is_file():
+        digest = cache.sha256_of(model_path) if model_path.is_file() else None
+        if digest is None:
             problem = f"{model_path} is missing"
-        elif cache.sha256_of(model_path) != expected:
+        elif expected not in (digest, LEGACY):
             problem = (f"{model_path} is not the model saved there: its SHA-256 differs from "
                        f"the one recorded in {meta_path.name} (a damaged or replaced file)")
         else:
             try:
-                return keras.models.load_model(model_path, compile=False)
+                model = keras.models.load_model(model_path, compile=False)
             except Exception as exc:  # noqa: BLE001 - whatever Keras makes of the file
                 problem = f"{model_path} cannot be loaded ({type(exc).__name__}: {exc})"
+            else:
+                if expected == LEGACY:  # minutes of training kept: record its checksum now
+                    cache.atomic_write_json(meta_path, {**meta, "sha256": digest})
+                return model
     message = f"The cached model is not usable: {problem}. Retraining it and replacing the cache."
     warnings.warn(message, UserWarning, stacklevel=3)
     print("WARNING:", message)
