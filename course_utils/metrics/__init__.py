@@ -26,12 +26,13 @@ from course_utils.metrics.localization import chance_level, energy_in_mask, poin
 from course_utils.metrics.sanity import (
     THRESHOLD,
     SanityResult,
+    block_stages,
     cascading_randomization,
     shuffled_label_model,
 )
 
 __all__ = [
-    "THRESHOLD", "Curves", "SanityResult", "agreement_matrix", "cascading_randomization",
-    "chance_level", "deletion", "energy_in_mask", "insertion", "pointing_game",
-    "random_maps", "rank_correlation", "shuffled_label_model",
+    "THRESHOLD", "Curves", "SanityResult", "agreement_matrix", "block_stages",
+    "cascading_randomization", "chance_level", "deletion", "energy_in_mask", "insertion",
+    "pointing_game", "random_maps", "rank_correlation", "shuffled_label_model",
 ]

@@ -17,6 +17,7 @@ rank_correlation`, of absolute values (importance) and of signed values.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,38 @@ def weighted_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
             continue
         out.append((surgery.path_name(path), layer))
     return out
+
+
+def block_stages(model: keras.Model) -> list[list[str]]:
+    """The weighted layers grouped by network block, top block first: the stages of a cascading
+    randomization that proceeds one block at a time (``layers=`` of
+    :func:`cascading_randomization`).
+
+    A layer belongs to the block its name starts with (``block6a_expand_conv`` and
+    ``block6d_project_bn`` to ``block6``, ``block5_conv1`` to ``block5``); a layer outside the
+    ``blockN`` scheme (``stem_conv``, ``top_bn``, ``predictions``, ``fc1``) to the part of its
+    name before the first underscore. Consecutive layers of one block form one stage.
+
+    Examples
+    --------
+    >>> inp = keras.Input((8, 8, 3))
+    >>> x = keras.layers.Conv2D(4, 3, name="block1_conv1")(inp)
+    >>> x = keras.layers.Conv2D(4, 3, name="block1_conv2")(x)
+    >>> x = keras.layers.Conv2D(4, 3, name="block2_conv1")(x)
+    >>> out = keras.layers.Dense(2, name="predictions")(keras.layers.Flatten()(x))
+    >>> block_stages(keras.Model(inp, out))
+    [['predictions'], ['block2_conv1'], ['block1_conv1', 'block1_conv2']]
+    """
+    stages: list[tuple[str, list[str]]] = []
+    for name, _ in weighted_layers(model):
+        short = name.split("/")[-1]
+        found = re.match(r"block\d+", short)
+        block = found.group(0) if found else short.split("_")[0]
+        if stages and stages[-1][0] == block:
+            stages[-1][1].append(name)
+        else:
+            stages.append((block, [name]))
+    return [names for _, names in reversed(stages)]
 
 
 def _initializer(layer: keras.layers.Layer, variable, seed: int):

