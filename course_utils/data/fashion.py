@@ -115,3 +115,85 @@ UNCOMPRESSED_SHA256 = {
     "t10k-labels-idx1-ubyte.gz":
         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
+
+
+def few_per_class(images: np.ndarray, labels: np.ndarray, per_class: int,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` images of every class, drawn at random: a small labelled training set.
+
+    Parameters
+    ----------
+    images, labels
+        ``(N, ...)`` images and their ``(N,)`` integer labels.
+    per_class
+        How many of each class (every class must have that many).
+    seed
+        The draw's seed.
+
+    Returns
+    -------
+    images, labels
+        ``(classes * per_class, ...)`` and ``(classes * per_class,)``, the classes mixed.
+
+    Examples
+    --------
+    >>> x, y = few_per_class(np.arange(12), np.array([0, 1, 2] * 4), 2)
+    >>> x.shape, np.bincount(y).tolist(), bool(np.all(x % 3 == y))
+    ((6,), [2, 2, 2], True)
+    """
+    labels = np.asarray(labels)
+    if isinstance(per_class, bool) or not isinstance(per_class, int | np.integer) or per_class < 1:
+        raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}.")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: give one label each.")
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        if len(where) < per_class:
+            raise ValueError(f"class {c} has {len(where)} images, fewer than per_class="
+                             f"{per_class}.")
+        picks.append(rng.choice(where, per_class, replace=False))
+    keep = rng.permutation(np.concatenate(picks))
+    return np.asarray(images)[keep], labels[keep]
+
+
+def as_photos(images: np.ndarray, size: int, batch_size: int = 256) -> np.ndarray:
+    """Fashion-MNIST's 28 x 28 grey images as the RGB photos an ImageNet network takes.
+
+    Each image is resized (bilinear) to ``size x size`` and its grey level copied into the three
+    colour channels; values stay in ``[0, 255]``. Then apply the network's own preprocessing.
+
+    Parameters
+    ----------
+    images
+        uint8 ``(N, 28, 28)`` as :func:`fashion_mnist` returns them (or ``(N, 28, 28, 1)``).
+    size
+        Side of the output in pixels.
+    batch_size
+        Images resized at a time (bounds the memory).
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, size, size, 3)`` in ``[0, 255]``.
+
+    Examples
+    --------
+    >>> as_photos(np.full((2, 28, 28), 255, np.uint8), 56).shape
+    (2, 56, 56, 3)
+    """
+    import tensorflow as tf
+
+    x = np.asarray(images)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"Expected Fashion-MNIST images of shape (N, 28, 28), got {x.shape}.")
+    if x.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 pixels in [0, 255] as fashion_mnist() gives them, got "
+                         f"{x.dtype}; for floats in [0, 1] pass (x * 255).astype('uint8').")
+    out = [tf.image.resize(x[i:i + batch_size, ..., None].astype("float32"), (size, size)).numpy()
+           for i in range(0, len(x), batch_size)]
+    grey = np.concatenate(out) if out else np.zeros((0, size, size, 1), "float32")
+    return np.repeat(np.clip(grey, 0, 255), 3, axis=-1).astype("float32")
