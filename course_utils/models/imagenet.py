@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -44,6 +45,9 @@ import numpy as np
 from course_utils import config
 from course_utils.models import efficientnet_lite
 from course_utils.models.registry import ModelInfo, register
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -152,7 +156,7 @@ def imagenet_class_index() -> list[tuple[str, str]]:
     ]
 
 
-def preprocess(name: str, images: np.ndarray) -> np.ndarray:
+def preprocess(name: str, images: np.ndarray | tf.Tensor) -> np.ndarray | tf.Tensor:
     """Map RGB images in ``[0, 255]`` to the input space of model ``name``.
 
     Parameters
@@ -160,24 +164,39 @@ def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     name
         A model name from :data:`NAMES`.
     images
-        ``(H, W, 3)`` or ``(N, H, W, 3)`` array of pixel values in ``[0, 255]``.
+        ``(H, W, 3)`` or ``(N, H, W, 3)`` pixel values in ``[0, 255]``: an array, or a
+        TensorFlow tensor, as in a ``tf.data`` map or a ``tf.function``, where the images are
+        symbolic and cannot become NumPy arrays.
+
+    Returns
+    -------
+    numpy.ndarray or tf.Tensor
+        float32 images in the model's input space: an array for an array, a tensor for a tensor.
 
     Examples
     --------
     >>> x = preprocess("xception", np.full((2, 2, 3), 255.0))
     >>> float(x.max())
     1.0
+    >>> import tensorflow as tf
+    >>> ds = tf.data.Dataset.from_tensors(np.zeros((2, 2, 3))).map(
+    ...     lambda im: preprocess("lite0", im))
+    >>> float(next(iter(ds)).numpy().min())
+    -0.9921875
     """
     key = canonical(name)
-    arr = np.asarray(images, dtype="float32")
-    if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
+    tensor = keras.ops.is_tensor(images)
+    arr = keras.ops.cast(images, "float32") if tensor else np.asarray(images, dtype="float32")
+    if len(arr.shape) not in (3, 4) or arr.shape[-1] != 3:
         raise ValueError(
             f"preprocess expects RGB images shaped (H, W, 3) or (N, H, W, 3) in [0, 255]; "
-            f"got shape {arr.shape}."
+            f"got shape {tuple(arr.shape)}."
         )
     if key == LITE0:
-        return efficientnet_lite.preprocess_input(arr)
+        return (arr - 127.0) / 128.0 if tensor else efficientnet_lite.preprocess_input(arr)
     fn = getattr(keras.applications, SPECS[key].module).preprocess_input
+    if tensor:
+        return keras.ops.cast(fn(arr), "float32")
     return np.asarray(fn(arr.copy()), dtype="float32")
 
 
