@@ -63,25 +63,39 @@ class Spec:
     size: int
     weights_file: str  # file name in Keras' models cache (with top)
     weights_mb: int
+    notop_file: str  # without the top (``include_top=False``); ``{rows}``: the input size
+    notop_mb: int
 
 
 SPECS: dict[str, Spec] = {
-    "vgg16": Spec("VGG16", "vgg16", 224, "vgg16_weights_tf_dim_ordering_tf_kernels.h5", 528),
+    "vgg16": Spec("VGG16", "vgg16", 224, "vgg16_weights_tf_dim_ordering_tf_kernels.h5", 528,
+                  "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", 56),
     "xception": Spec(
-        "Xception", "xception", 299, "xception_weights_tf_dim_ordering_tf_kernels.h5", 88
+        "Xception", "xception", 299, "xception_weights_tf_dim_ordering_tf_kernels.h5", 88,
+        "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 80,
     ),
     "inception_v3": Spec(
         "InceptionV3", "inception_v3", 299, "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-        92,
+        92, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", 84,
     ),
     "mobilenet_v2": Spec(
         "MobileNetV2", "mobilenet_v2", 224,
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", 14,
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5", 9,
     ),
     "resnet50": Spec(
-        "ResNet50", "resnet50", 224, "resnet50_weights_tf_dim_ordering_tf_kernels.h5", 99
+        "ResNet50", "resnet50", 224, "resnet50_weights_tf_dim_ordering_tf_kernels.h5", 99,
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", 91,
     ),
 }
+
+#: The input size at which the lessons use a network without its top (the capstone fine-tunes
+#: InceptionV3 at 299 and MobileNetV2 at 160); the others at their :attr:`Spec.size`. Only
+#: MobileNetV2's no-top weight file depends on it.
+NOTOP_SIZES: dict[str, int] = {"inception_v3": 299, "mobilenet_v2": 160}
+
+#: The input sizes MobileNetV2 has ImageNet weights for; Keras loads the 224 ones at any other.
+MOBILENET_V2_ROWS = (96, 128, 160, 192, 224)
 
 LITE0 = efficientnet_lite.NAME
 
@@ -120,20 +134,46 @@ def spec(name: str) -> Spec:
     return SPECS[key]
 
 
-def weights_path(name: str) -> Path:
+def weights_file(name: str, include_top: bool = True, size: int | None = None) -> str:
+    """The file name Keras caches the ImageNet weights of ``name`` under (``keras.applications``
+    networks only): with the classifier, or without it (``include_top=False``) at input
+    ``size`` (default :data:`NOTOP_SIZES`, else the network's own size).
+
+    Examples
+    --------
+    >>> weights_file("inception_v3", include_top=False)
+    'inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5'
+    >>> weights_file("mobilenet_v2", include_top=False, size=160)
+    'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5'
+    """
+    s = spec(name)
+    if include_top:
+        return s.weights_file
+    rows = size if size is not None else NOTOP_SIZES.get(canonical(name), s.size)
+    return s.notop_file.format(rows=rows if rows in MOBILENET_V2_ROWS else 224)
+
+
+def weights_path(name: str, include_top: bool = True, size: int | None = None) -> Path:
     """Where the ImageNet weights of ``name`` are read from (the file may not exist): Keras'
-    cache for the seeds' networks, the installed package's file for EfficientNet-Lite0."""
+    cache for the seeds' networks (with or without their top, see :func:`weights_file`), the
+    installed package's file for EfficientNet-Lite0."""
     if canonical(name) == LITE0:
         return efficientnet_lite.weights_file()
-    return config.keras_home() / "models" / spec(name).weights_file
+    return config.keras_home() / "models" / weights_file(name, include_top, size)
 
 
-def weights_cached(name: str) -> bool:
-    """True when the ImageNet weights of ``name`` are on this machine (in Keras' cache; for
-    EfficientNet-Lite0, its package installed)."""
+def weights_cached(name: str, include_top: bool = True, size: int | None = None) -> bool:
+    """True when the ImageNet weights of ``name`` are on this machine (in Keras' cache, with or
+    without the top as asked; for EfficientNet-Lite0, its package installed).
+
+    Examples
+    --------
+    >>> weights_cached("efficientnet_lite0", include_top=False)
+    True
+    """
     if canonical(name) == LITE0:
         return efficientnet_lite.package_installed()
-    return weights_path(name).is_file()
+    return weights_path(name, include_top, size).is_file()
 
 
 @lru_cache(maxsize=1)
