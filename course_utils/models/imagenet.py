@@ -287,13 +287,60 @@ def _standin(key: str) -> keras.Model:
 
 
 def _register(model: keras.Model, key: str, *, standin: bool = False, note: str = "",
-              stands_for: str = "") -> keras.Model:
+              stands_for: str = "", classes: bool = True) -> keras.Model:
     fn: Callable = lambda images, _k=key: preprocess(_k, images)  # noqa: E731
     return register(model, ModelInfo(
         name=key, preprocess=fn, pixel_max=255.0,
-        class_names=[n for _, n in imagenet_class_index()], standin=standin, note=note,
-        stands_for=stands_for,
+        class_names=[n for _, n in imagenet_class_index()] if classes else [], standin=standin,
+        note=note, stands_for=stands_for,
     ))
+
+
+def _obtain(key: str, build: Callable[[], keras.Model], path: Path
+            ) -> tuple[keras.Model | None, str]:
+    """``build()`` (a Keras builder with ``weights="imagenet"``, reading the weight file
+    ``path`` or downloading it), or ``None`` and why the weights are not available.
+
+    Keras' downloader is never reached with ``COURSE_OFFLINE=1`` and the file absent."""
+    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
+    if path.is_file():
+        try:
+            return build(), ""
+        except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
+            return None, (f"the cached file {path} cannot be read ({type(exc).__name__}: "
+                          f"{exc}): it is corrupt or cut short; delete it")
+    if mode in {"1", "true", "yes", "on"}:
+        return None, (f"they are not in {path.parent} and COURSE_OFFLINE={mode}: nothing is "
+                      "downloaded")
+    try:
+        return build(), ""
+    except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
+        return None, (f"they are not in {path.parent} and could not be downloaded "
+                      f"({type(exc).__name__}: {exc})")
+
+
+def _instead(key: str, fallback_key: str, fallback: str, reason: str) -> str:
+    """Say on screen that ``fallback_key`` is shown instead of ``key``; the figures' note."""
+    shown, wanted = DISPLAY_NAMES[fallback_key], DISPLAY_NAMES[key]
+    _say(
+        f"{key}: its ImageNet weights are not available ({reason}). Showing {shown}, a "
+        f"real pretrained ImageNet network, INSTEAD OF {wanted} (asked for with "
+        f"fallback={fallback!r}): its layers have other names and its pictures are "
+        f"{shown}'s, not {wanted}'s. `python -m course_utils fetch {key}` on a machine with "
+        "internet gets the real weights."
+    )
+    return f"{shown} shown instead of {wanted} ({wanted}'s weights are not available here)"
+
+
+def _unavailable(key: str, file: str, mb: int, reason: str, options: str
+                 ) -> WeightsUnavailableError:
+    """The error for weights that are not available: the file, why, the command, ``options``."""
+    return WeightsUnavailableError(
+        f"The ImageNet weights of {key} ({file}, about {mb} MB) are not available: {reason}. "
+        f"On a machine with internet run `python -m course_utils fetch {key}` (or `fetch all`) "
+        f"and copy {config.keras_home() / 'models'} here. Or ask for something else in the "
+        f"call: {options}"
+    )
 
 
 def load(name: str, standin: bool | None = None, fallback: str | None = None) -> keras.Model:
@@ -345,43 +392,19 @@ def load(name: str, standin: bool | None = None, fallback: str | None = None) ->
         return _register(_standin(key), key, standin=True)
     if key == LITE0:
         return _register(_build(key, "imagenet"), key)
-    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
-    s = SPECS[key]
-    where = weights_path(key).parent
-    if weights_cached(key):
-        try:
-            return _register(_build(key, "imagenet"), key)
-        except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
-            reason = (f"the cached file {weights_path(key)} cannot be read "
-                      f"({type(exc).__name__}: {exc}): it is corrupt or cut short; delete it")
-    elif mode in {"1", "true", "yes", "on"}:
-        reason = f"they are not in {where} and COURSE_OFFLINE={mode}: nothing is downloaded"
-    else:
-        try:
-            return _register(_build(key, "imagenet"), key)
-        except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
-            reason = (f"they are not in {where} and could not be downloaded "
-                      f"({type(exc).__name__}: {exc})")
-    shown, wanted = DISPLAY_NAMES.get(fallback_key, ""), DISPLAY_NAMES[key]
+    model, reason = _obtain(key, lambda: _build(key, "imagenet"), weights_path(key))
+    if model is not None:
+        return _register(model, key)
     if fallback_key is not None and fallback_key != key:
-        model = load(fallback_key)
-        _say(
-            f"{key}: its ImageNet weights are not available ({reason}). Showing {shown}, a "
-            f"real pretrained ImageNet network, INSTEAD OF {wanted} (asked for with "
-            f"fallback={fallback!r}): its layers have other names and its pictures are "
-            f"{shown}'s, not {wanted}'s. `python -m course_utils fetch {key}` on a machine with "
-            "internet gets the real weights."
-        )
-        return _register(model, fallback_key, note=f"{shown} shown instead of {wanted} "
-                         f"({wanted}'s weights are not available here)", stands_for=key)
-    raise WeightsUnavailableError(
-        f"The ImageNet weights of {key} ({s.weights_file}, about {s.weights_mb} MB) are not "
-        f"available: {reason}. On a machine with internet run "
-        f"`python -m course_utils fetch {key}` (or `fetch all`) and copy {where} here. Or ask "
-        f"for something else in the call: `models.load({key!r}, fallback={LITE0!r})` shows "
-        "EfficientNet-Lite0, a real pretrained network whose weights come with the course, "
-        f"instead (labelled); `models.load({key!r}, standin=True)` gives a random-weight "
-        f"stand-in of {wanted} (labelled, for showing how a method works)."
+        note = _instead(key, fallback_key, fallback, reason)
+        return _register(load(fallback_key), fallback_key, note=note, stands_for=key)
+    s = SPECS[key]
+    raise _unavailable(
+        key, s.weights_file, s.weights_mb, reason,
+        f"`models.load({key!r}, fallback={LITE0!r})` shows EfficientNet-Lite0, a real "
+        "pretrained network whose weights come with the course, instead (labelled); "
+        f"`models.load({key!r}, standin=True)` gives a random-weight stand-in of "
+        f"{DISPLAY_NAMES[key]} (labelled, for showing how a method works)."
     )
 
 
