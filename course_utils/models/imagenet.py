@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -44,6 +45,9 @@ import numpy as np
 from course_utils import config
 from course_utils.models import efficientnet_lite
 from course_utils.models.registry import ModelInfo, register
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -59,25 +63,39 @@ class Spec:
     size: int
     weights_file: str  # file name in Keras' models cache (with top)
     weights_mb: int
+    notop_file: str  # without the top (``include_top=False``); ``{rows}``: the input size
+    notop_mb: int
 
 
 SPECS: dict[str, Spec] = {
-    "vgg16": Spec("VGG16", "vgg16", 224, "vgg16_weights_tf_dim_ordering_tf_kernels.h5", 528),
+    "vgg16": Spec("VGG16", "vgg16", 224, "vgg16_weights_tf_dim_ordering_tf_kernels.h5", 528,
+                  "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", 56),
     "xception": Spec(
-        "Xception", "xception", 299, "xception_weights_tf_dim_ordering_tf_kernels.h5", 88
+        "Xception", "xception", 299, "xception_weights_tf_dim_ordering_tf_kernels.h5", 88,
+        "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 80,
     ),
     "inception_v3": Spec(
         "InceptionV3", "inception_v3", 299, "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-        92,
+        92, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", 84,
     ),
     "mobilenet_v2": Spec(
         "MobileNetV2", "mobilenet_v2", 224,
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", 14,
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5", 9,
     ),
     "resnet50": Spec(
-        "ResNet50", "resnet50", 224, "resnet50_weights_tf_dim_ordering_tf_kernels.h5", 99
+        "ResNet50", "resnet50", 224, "resnet50_weights_tf_dim_ordering_tf_kernels.h5", 99,
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", 91,
     ),
 }
+
+#: The input size at which the lessons use a network without its top (the capstone fine-tunes
+#: InceptionV3 at 299 and MobileNetV2 at 160); the others at their :attr:`Spec.size`. Only
+#: MobileNetV2's no-top weight file depends on it.
+NOTOP_SIZES: dict[str, int] = {"inception_v3": 299, "mobilenet_v2": 160}
+
+#: The input sizes MobileNetV2 has ImageNet weights for; Keras loads the 224 ones at any other.
+MOBILENET_V2_ROWS = (96, 128, 160, 192, 224)
 
 LITE0 = efficientnet_lite.NAME
 
@@ -116,20 +134,46 @@ def spec(name: str) -> Spec:
     return SPECS[key]
 
 
-def weights_path(name: str) -> Path:
+def weights_file(name: str, include_top: bool = True, size: int | None = None) -> str:
+    """The file name Keras caches the ImageNet weights of ``name`` under (``keras.applications``
+    networks only): with the classifier, or without it (``include_top=False``) at input
+    ``size`` (default :data:`NOTOP_SIZES`, else the network's own size).
+
+    Examples
+    --------
+    >>> weights_file("inception_v3", include_top=False)
+    'inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5'
+    >>> weights_file("mobilenet_v2", include_top=False, size=160)
+    'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5'
+    """
+    s = spec(name)
+    if include_top:
+        return s.weights_file
+    rows = size if size is not None else NOTOP_SIZES.get(canonical(name), s.size)
+    return s.notop_file.format(rows=rows if rows in MOBILENET_V2_ROWS else 224)
+
+
+def weights_path(name: str, include_top: bool = True, size: int | None = None) -> Path:
     """Where the ImageNet weights of ``name`` are read from (the file may not exist): Keras'
-    cache for the seeds' networks, the installed package's file for EfficientNet-Lite0."""
+    cache for the seeds' networks (with or without their top, see :func:`weights_file`), the
+    installed package's file for EfficientNet-Lite0."""
     if canonical(name) == LITE0:
         return efficientnet_lite.weights_file()
-    return config.keras_home() / "models" / spec(name).weights_file
+    return config.keras_home() / "models" / weights_file(name, include_top, size)
 
 
-def weights_cached(name: str) -> bool:
-    """True when the ImageNet weights of ``name`` are on this machine (in Keras' cache; for
-    EfficientNet-Lite0, its package installed)."""
+def weights_cached(name: str, include_top: bool = True, size: int | None = None) -> bool:
+    """True when the ImageNet weights of ``name`` are on this machine (in Keras' cache, with or
+    without the top as asked; for EfficientNet-Lite0, its package installed).
+
+    Examples
+    --------
+    >>> weights_cached("efficientnet_lite0", include_top=False)
+    True
+    """
     if canonical(name) == LITE0:
         return efficientnet_lite.package_installed()
-    return weights_path(name).is_file()
+    return weights_path(name, include_top, size).is_file()
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +196,7 @@ def imagenet_class_index() -> list[tuple[str, str]]:
     ]
 
 
-def preprocess(name: str, images: np.ndarray) -> np.ndarray:
+def preprocess(name: str, images: np.ndarray | tf.Tensor) -> np.ndarray | tf.Tensor:
     """Map RGB images in ``[0, 255]`` to the input space of model ``name``.
 
     Parameters
@@ -160,24 +204,39 @@ def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     name
         A model name from :data:`NAMES`.
     images
-        ``(H, W, 3)`` or ``(N, H, W, 3)`` array of pixel values in ``[0, 255]``.
+        ``(H, W, 3)`` or ``(N, H, W, 3)`` pixel values in ``[0, 255]``: an array, or a
+        TensorFlow tensor, as in a ``tf.data`` map or a ``tf.function``, where the images are
+        symbolic and cannot become NumPy arrays.
+
+    Returns
+    -------
+    numpy.ndarray or tf.Tensor
+        float32 images in the model's input space: an array for an array, a tensor for a tensor.
 
     Examples
     --------
     >>> x = preprocess("xception", np.full((2, 2, 3), 255.0))
     >>> float(x.max())
     1.0
+    >>> import tensorflow as tf
+    >>> ds = tf.data.Dataset.from_tensors(np.zeros((2, 2, 3))).map(
+    ...     lambda im: preprocess("lite0", im))
+    >>> float(next(iter(ds)).numpy().min())
+    -0.9921875
     """
     key = canonical(name)
-    arr = np.asarray(images, dtype="float32")
-    if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
+    tensor = keras.ops.is_tensor(images)
+    arr = keras.ops.cast(images, "float32") if tensor else np.asarray(images, dtype="float32")
+    if len(arr.shape) not in (3, 4) or arr.shape[-1] != 3:
         raise ValueError(
             f"preprocess expects RGB images shaped (H, W, 3) or (N, H, W, 3) in [0, 255]; "
-            f"got shape {arr.shape}."
+            f"got shape {tuple(arr.shape)}."
         )
     if key == LITE0:
-        return efficientnet_lite.preprocess_input(arr)
+        return (arr - 127.0) / 128.0 if tensor else efficientnet_lite.preprocess_input(arr)
     fn = getattr(keras.applications, SPECS[key].module).preprocess_input
+    if tensor:
+        return keras.ops.cast(fn(arr), "float32")
     return np.asarray(fn(arr.copy()), dtype="float32")
 
 
@@ -228,13 +287,60 @@ def _standin(key: str) -> keras.Model:
 
 
 def _register(model: keras.Model, key: str, *, standin: bool = False, note: str = "",
-              stands_for: str = "") -> keras.Model:
+              stands_for: str = "", classes: bool = True) -> keras.Model:
     fn: Callable = lambda images, _k=key: preprocess(_k, images)  # noqa: E731
     return register(model, ModelInfo(
         name=key, preprocess=fn, pixel_max=255.0,
-        class_names=[n for _, n in imagenet_class_index()], standin=standin, note=note,
-        stands_for=stands_for,
+        class_names=[n for _, n in imagenet_class_index()] if classes else [], standin=standin,
+        note=note, stands_for=stands_for,
     ))
+
+
+def _obtain(key: str, build: Callable[[], keras.Model], path: Path
+            ) -> tuple[keras.Model | None, str]:
+    """``build()`` (a Keras builder with ``weights="imagenet"``, reading the weight file
+    ``path`` or downloading it), or ``None`` and why the weights are not available.
+
+    Keras' downloader is never reached with ``COURSE_OFFLINE=1`` and the file absent."""
+    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
+    if path.is_file():
+        try:
+            return build(), ""
+        except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
+            return None, (f"the cached file {path} cannot be read ({type(exc).__name__}: "
+                          f"{exc}): it is corrupt or cut short; delete it")
+    if mode in {"1", "true", "yes", "on"}:
+        return None, (f"they are not in {path.parent} and COURSE_OFFLINE={mode}: nothing is "
+                      "downloaded")
+    try:
+        return build(), ""
+    except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
+        return None, (f"they are not in {path.parent} and could not be downloaded "
+                      f"({type(exc).__name__}: {exc})")
+
+
+def _instead(key: str, fallback_key: str, fallback: str, reason: str) -> str:
+    """Say on screen that ``fallback_key`` is shown instead of ``key``; the figures' note."""
+    shown, wanted = DISPLAY_NAMES[fallback_key], DISPLAY_NAMES[key]
+    _say(
+        f"{key}: its ImageNet weights are not available ({reason}). Showing {shown}, a "
+        f"real pretrained ImageNet network, INSTEAD OF {wanted} (asked for with "
+        f"fallback={fallback!r}): its layers have other names and its pictures are "
+        f"{shown}'s, not {wanted}'s. `python -m course_utils fetch {key}` on a machine with "
+        "internet gets the real weights."
+    )
+    return f"{shown} shown instead of {wanted} ({wanted}'s weights are not available here)"
+
+
+def _unavailable(key: str, file: str, mb: int, reason: str, options: str
+                 ) -> WeightsUnavailableError:
+    """The error for weights that are not available: the file, why, the command, ``options``."""
+    return WeightsUnavailableError(
+        f"The ImageNet weights of {key} ({file}, about {mb} MB) are not available: {reason}. "
+        f"On a machine with internet run `python -m course_utils fetch {key}` (or `fetch all`) "
+        f"and copy {config.keras_home() / 'models'} here. Or ask for something else in the "
+        f"call: {options}"
+    )
 
 
 def load(name: str, standin: bool | None = None, fallback: str | None = None) -> keras.Model:
@@ -286,43 +392,19 @@ def load(name: str, standin: bool | None = None, fallback: str | None = None) ->
         return _register(_standin(key), key, standin=True)
     if key == LITE0:
         return _register(_build(key, "imagenet"), key)
-    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
-    s = SPECS[key]
-    where = weights_path(key).parent
-    if weights_cached(key):
-        try:
-            return _register(_build(key, "imagenet"), key)
-        except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
-            reason = (f"the cached file {weights_path(key)} cannot be read "
-                      f"({type(exc).__name__}: {exc}): it is corrupt or cut short; delete it")
-    elif mode in {"1", "true", "yes", "on"}:
-        reason = f"they are not in {where} and COURSE_OFFLINE={mode}: nothing is downloaded"
-    else:
-        try:
-            return _register(_build(key, "imagenet"), key)
-        except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
-            reason = (f"they are not in {where} and could not be downloaded "
-                      f"({type(exc).__name__}: {exc})")
-    shown, wanted = DISPLAY_NAMES.get(fallback_key, ""), DISPLAY_NAMES[key]
+    model, reason = _obtain(key, lambda: _build(key, "imagenet"), weights_path(key))
+    if model is not None:
+        return _register(model, key)
     if fallback_key is not None and fallback_key != key:
-        model = load(fallback_key)
-        _say(
-            f"{key}: its ImageNet weights are not available ({reason}). Showing {shown}, a "
-            f"real pretrained ImageNet network, INSTEAD OF {wanted} (asked for with "
-            f"fallback={fallback!r}): its layers have other names and its pictures are "
-            f"{shown}'s, not {wanted}'s. `python -m course_utils fetch {key}` on a machine with "
-            "internet gets the real weights."
-        )
-        return _register(model, fallback_key, note=f"{shown} shown instead of {wanted} "
-                         f"({wanted}'s weights are not available here)", stands_for=key)
-    raise WeightsUnavailableError(
-        f"The ImageNet weights of {key} ({s.weights_file}, about {s.weights_mb} MB) are not "
-        f"available: {reason}. On a machine with internet run "
-        f"`python -m course_utils fetch {key}` (or `fetch all`) and copy {where} here. Or ask "
-        f"for something else in the call: `models.load({key!r}, fallback={LITE0!r})` shows "
-        "EfficientNet-Lite0, a real pretrained network whose weights come with the course, "
-        f"instead (labelled); `models.load({key!r}, standin=True)` gives a random-weight "
-        f"stand-in of {wanted} (labelled, for showing how a method works)."
+        note = _instead(key, fallback_key, fallback, reason)
+        return _register(load(fallback_key), fallback_key, note=note, stands_for=key)
+    s = SPECS[key]
+    raise _unavailable(
+        key, s.weights_file, s.weights_mb, reason,
+        f"`models.load({key!r}, fallback={LITE0!r})` shows EfficientNet-Lite0, a real "
+        "pretrained network whose weights come with the course, instead (labelled); "
+        f"`models.load({key!r}, standin=True)` gives a random-weight stand-in of "
+        f"{DISPLAY_NAMES[key]} (labelled, for showing how a method works)."
     )
 
 

@@ -1,19 +1,34 @@
 """Transfer learning and the lecture's small convnet, for the capstone.
 
-Two recipes from the lectures:
+Three recipes from the lectures:
 
 - :func:`small_convnet`: a convnet trained from scratch, with data augmentation and dropout
   (four conv + max-pool blocks, flatten, dropout, dense), as in the cats-vs-dogs seminar;
 - :func:`transfer_model`: a pretrained convolutional base *inside* a ``Sequential`` with a new
   head (global average pooling, dropout, dense): the ordinary transfer-learning model, whose
-  nested base the course's attribution methods resolve (``course_utils.surgery``).
+  nested base the course's attribution methods resolve (``course_utils.surgery``);
+- :func:`finetune`: the capstone's real-data run, a ``keras.applications`` base without its
+  top (:func:`backbone`) fine-tuned on a photo dataset (Food-101's apple pie, pizza, omelette
+  with InceptionV3; cats vs dogs with MobileNetV2), under a ``tf.distribute`` strategy if
+  given. Offline, EfficientNet-Lite0's real ImageNet base takes the place of the named one
+  when the call asks for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import keras
 
+from course_utils.models import imagenet
 from course_utils.models.registry import ModelInfo, info, register
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from course_utils.data.folders import ImageSet
 
 
 def augmentation(seed: int = 0) -> keras.Sequential:
@@ -98,9 +113,191 @@ def transfer_model(base: keras.Model, n_classes: int, class_names: list[str] | N
     ))
 
 
-def feature_base(model: keras.Model, layer: str, name: str = "base") -> keras.Model:
+def feature_base(model: keras.Model, layer: str, name: str = "base",
+                 input_size: int | None = None) -> keras.Model:
     """The part of a Functional ``model`` from its input up to ``layer``, as its own model
-    (sharing weights), to serve as the base of :func:`transfer_model`."""
+    (sharing weights), to serve as the base of :func:`transfer_model`.
+
+    With ``input_size``, the base takes ``(input_size, input_size, 3)`` images instead (a copy
+    of the layers, with the same names and weights; convolutions work at any size).
+
+    Examples
+    --------
+    >>> from course_utils import models
+    >>> lite0 = models.load("efficientnet_lite0")
+    >>> feature_base(lite0, "top_activation", input_size=96).output.shape
+    (None, 3, 3, 1280)
+    """
     base = keras.Model(model.input, model.get_layer(layer).output, name=name)
+    if input_size is not None and tuple(base.input.shape[1:3]) != (input_size, input_size):
+        resized = keras.models.clone_model(
+            base, input_tensors=keras.Input((input_size, input_size, base.input.shape[-1])))
+        resized.set_weights(base.get_weights())
+        base = keras.Model(resized.input, resized.output, name=name)
     register(base, info(model))
     return base
+
+
+#: The last feature map of EfficientNet-Lite0, before its ``avg_pool``: where its base ends.
+LITE0_TOP = "top_activation"
+
+
+def backbone(name: str, size: int | None = None, fallback: str | None = None) -> keras.Model:
+    """A pretrained ImageNet convolutional base without its classifier, at input ``size``.
+
+    For a ``keras.applications`` network it is the network built with ``include_top=False,
+    weights="imagenet"``, which reads Keras' *no-top* weight file
+    (:func:`course_utils.models.imagenet.weights_file`); for ``"efficientnet_lite0"`` its
+    layers up to ``top_activation``, with the weights of its package (always offline).
+
+    Parameters
+    ----------
+    name
+        A name of :data:`course_utils.models.NAMES`.
+    size
+        Input size in pixels (default: the network's own, 299 or 224).
+    fallback
+        A network to use instead when the weights of ``name`` are not available, as in
+        :func:`course_utils.models.load` (e.g. ``"efficientnet_lite0"``): announced on screen,
+        and the base's ``info(...).label`` says which network stands for which.
+
+    Returns
+    -------
+    keras.Model
+        Output ``(None, h, w, channels)``; registered with the network's preprocessing and
+        pixel range 255.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        The no-top weights are not cached and cannot be downloaded (or ``COURSE_OFFLINE=1``),
+        and no ``fallback``: the message names the file and ``python -m course_utils fetch``.
+
+    Examples
+    --------
+    >>> backbone("efficientnet_lite0", size=128).output.shape
+    (None, 4, 4, 1280)
+    """
+    key = imagenet.canonical(name)
+    size = size or imagenet.input_size(key)
+    if key == imagenet.LITE0:
+        lite0 = imagenet.load(key)
+        return feature_base(lite0, LITE0_TOP, name=f"{key}_base", input_size=size)
+    s = imagenet.spec(key)
+
+    def build() -> keras.Model:
+        return getattr(keras.applications, s.builder)(
+            include_top=False, weights="imagenet", input_shape=(size, size, 3))
+
+    model, reason = imagenet._obtain(key, build,
+                                     imagenet.weights_path(key, include_top=False, size=size))
+    if model is not None:
+        return imagenet._register(model, key, classes=False)
+    fallback_key = imagenet.canonical(fallback) if fallback is not None else None
+    if fallback_key is not None and fallback_key != key:
+        note = imagenet._instead(key, fallback_key, fallback, reason)
+        base = backbone(fallback_key, size)
+        return register(base, dataclasses.replace(info(base), note=note, stands_for=key))
+    raise imagenet._unavailable(
+        key, imagenet.weights_file(key, include_top=False, size=size), s.notop_mb, reason,
+        f"`fallback={imagenet.LITE0!r}` fine-tunes EfficientNet-Lite0's base, a real "
+        "pretrained network whose weights come with the course, instead (labelled)."
+    )
+
+
+def _image_set(dataset: ImageSet | str) -> ImageSet:
+    """``dataset`` itself, or the training split of the dataset it names."""
+    if not isinstance(dataset, str):
+        return dataset
+    from course_utils.data import folders
+
+    loaders: dict[str, Callable[..., ImageSet]] = {"food101": folders.food101,
+                                                   "cats_vs_dogs": folders.cats_vs_dogs}
+    if dataset not in loaders:
+        raise ValueError(f"Unknown dataset {dataset!r}; valid: {', '.join(loaders)}, or an "
+                         "ImageSet from course_utils.data.")
+    return loaders[dataset](split="train")
+
+
+def finetune(dataset: ImageSet | str, base: str = "inception_v3", size: int | None = None,
+             epochs: int = 3, batch_size: int = 32, strategy: tf.distribute.Strategy | None = None,
+             fallback: str | None = None, learning_rate: float = 1e-3,
+             steps_per_epoch: int | None = None, train_base: bool = False, seed: int = 0,
+             verbose: int = 0) -> keras.Model:
+    """The capstone's fine-tuning on real photos: a pretrained base without its top, a new
+    GAP + dropout + dense head (:func:`transfer_model`), trained with Adam on the dataset's
+    ``tf.data`` pipeline (images preprocessed for the base inside the pipeline).
+
+    Parameters
+    ----------
+    dataset
+        An :class:`~course_utils.data.folders.ImageSet` (e.g. ``data.food101(split="train")``)
+        or the name of one, ``"food101"`` or ``"cats_vs_dogs"`` (its training split).
+    base
+        The ImageNet network whose base is fine-tuned (see :func:`backbone`); the lecture uses
+        ``"inception_v3"`` on Food-101 and ``"mobilenet_v2"`` on cats vs dogs.
+    size
+        Input size in pixels (default: the base's own).
+    strategy
+        A ``tf.distribute.Strategy``: the model is built and compiled inside its ``scope()``,
+        as Keras' ``fit`` expects, and ``fit`` then runs under it. Default: TensorFlow's
+        current strategy (one device).
+    fallback
+        Another network's base to fine-tune when the weights of ``base`` are not available
+        (``"efficientnet_lite0"`` works offline); labelled, as in :func:`backbone`.
+    steps_per_epoch
+        Train on only this many batches per epoch (default: the whole dataset).
+    train_base
+        Fine-tune the base too (default: only the head learns).
+
+    Returns
+    -------
+    keras.Model
+        ``[base, gap, dropout, logits, probabilities]``, registered with the dataset's class
+        names and the base's preprocessing (pixel range 255), so the attribution methods and
+        :mod:`course_utils.plotting` work on it; ``model.history`` holds the training curves.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        The base's ImageNet weights are not available and no ``fallback`` was given (checked
+        before the dataset is read).
+    FileNotFoundError
+        A named dataset is not on this machine (the message names the fetch command).
+
+    Examples
+    --------
+    Two photos of scikit-image as a two-class dataset, EfficientNet-Lite0's base (offline):
+
+    >>> import tempfile, pathlib, numpy as np, skimage.data
+    >>> from PIL import Image
+    >>> from course_utils.data.folders import ImageSet
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for photo in ("chelsea", "coffee"):
+    ...     Image.fromarray(getattr(skimage.data, photo)()).save(folder / f"{photo}.jpg")
+    >>> images = ImageSet(("cat", "cup"), [folder / "chelsea.jpg", folder / "coffee.jpg"],
+    ...                   np.array([0, 1]))
+    >>> net = finetune(images, base="efficientnet_lite0", size=64, epochs=1, batch_size=2)
+    >>> net.predict(np.zeros((1, 64, 64, 3)), verbose=0).shape, info(net).class_names
+    ((1, 2), ['cat', 'cup'])
+
+    With the real data and internet: ``finetune("food101", base="inception_v3", size=299)``.
+    """
+    import tensorflow as tf
+
+    size = size or imagenet.input_size(base)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        feature = backbone(base, size, fallback=fallback)
+        images = _image_set(dataset)
+        net = transfer_model(feature, len(images.class_names),
+                             class_names=list(images.class_names), train_base=train_base,
+                             seed=seed)
+        net.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    prep = info(feature).preprocess
+    train = images.dataset(size, batch_size=batch_size, shuffle=True, seed=seed).map(
+        lambda x, y: (prep(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    net.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,  # shuffled above
+            verbose=verbose)
+    return net

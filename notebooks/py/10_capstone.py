@@ -176,39 +176,25 @@ print(f"deletion AUC, occlusion order {np.mean(faithful.auc):.3f} "
 # %% [markdown]
 # ## 6. With the real data: Food-101 and cats vs dogs
 #
-# The same recipe on photos. This cell runs when the datasets and weights are on the machine
-# (`python -m course_utils fetch food101 cats_vs_dogs inception_v3 mobilenet_v2`); offline it
-# says what is missing.
+# The same recipe on photos, as one call: `transfer.finetune` builds the ImageNet network
+# without its classifier (`include_top=False`), puts it inside a `Sequential` with a new head,
+# and trains the head on the dataset's `tf.data` pipeline. It runs when the datasets and the
+# weights are on the machine (`python -m course_utils fetch food101 cats_vs_dogs inception_v3
+# mobilenet_v2`, which also fetches the networks' weight files *without* the top); offline it
+# says what is missing. With several GPUs, pass
+# `strategy=tf.distribute.MirroredStrategy()`: the model is then built inside its scope, as
+# Keras' `fit` expects. Without the weights, `fallback="efficientnet_lite0"` fine-tunes
+# EfficientNet-Lite0's base instead (labelled on every figure).
 
 # %%
-def finetune_on(dataset, base_name, size, epochs=3):
-    base_model = getattr(keras.applications, models.SPECS[base_name].builder)(
-        include_top=False, weights="imagenet", input_shape=(size, size, 3))
-    models.register(base_model, models.ModelInfo(
-        name=base_name, preprocess=lambda im: models.preprocess(base_name, im), pixel_max=255))
-    net = transfer.transfer_model(base_model, len(dataset.class_names),
-                                  class_names=list(dataset.class_names))
-    prep = models.imagenet.preprocess
-    train = dataset.dataset(size, batch_size=32, shuffle=True).map(
-        lambda x, y: (keras.ops.convert_to_tensor(prep(base_name, x)), y))
-    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"])
-    net.fit(train, epochs=epochs, verbose=0)
-    return net
-
-
-ready = {
-    "food101": (config.data_dir() / "food-101" / "meta").is_dir()
-    and models.weights_cached("inception_v3"),
-    "cats_vs_dogs": (config.data_dir() / "PetImages").is_dir()
-    and models.weights_cached("mobilenet_v2"),
-}
-if ready["food101"]:
-    food_model = finetune_on(data.food101(split="train"), "inception_v3", 299)
-if ready["cats_vs_dogs"]:
-    pets_model = finetune_on(data.cats_vs_dogs(split="train"), "mobilenet_v2", 160)
-for name, ok in ready.items():
-    print(f"{name}: {'fine-tuned' if ok else 'dataset or ImageNet weights missing: skipped'}")
+real = {}
+for name, base, size in (("food101", "inception_v3", 299), ("cats_vs_dogs", "mobilenet_v2", 160)):
+    try:
+        real[name] = transfer.finetune(name, base=base, size=size, epochs=1 if QUICK else 3)
+        print(f"{name}: fine-tuned {base}")
+    except (FileNotFoundError, models.WeightsUnavailableError) as missing:
+        print(f"{name}: skipped. {missing}")
+food_model, pets_model = real.get("food101"), real.get("cats_vs_dogs")
 
 # %% [markdown]
 # With the real data, expect about 95% on the three foods (the blog's figure) and over 95%
