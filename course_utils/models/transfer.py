@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from course_utils.models import imagenet
+from course_utils.models import efficientnet_lite, imagenet
 from course_utils.models.registry import ModelInfo, info, register
 
 if TYPE_CHECKING:
@@ -138,10 +138,6 @@ def feature_base(model: keras.Model, layer: str, name: str = "base",
     return base
 
 
-#: The last feature map of EfficientNet-Lite0, before its ``avg_pool``: where its base ends.
-LITE0_TOP = "top_activation"
-
-
 def backbone(name: str, size: int | None = None, fallback: str | None = None) -> keras.Model:
     """A pretrained ImageNet convolutional base without its classifier, at input ``size``.
 
@@ -181,8 +177,9 @@ def backbone(name: str, size: int | None = None, fallback: str | None = None) ->
     key = imagenet.canonical(name)
     size = size or imagenet.input_size(key)
     if key == imagenet.LITE0:
-        lite0 = imagenet.load(key)
-        return feature_base(lite0, LITE0_TOP, name=f"{key}_base", input_size=size)
+        lite0 = efficientnet_lite.pretrained(size=size, include_top=False)  # ends at top_activation
+        base = keras.Model(lite0.input, lite0.output, name=f"{key}_base")
+        return imagenet._register(base, key, classes=False)
     s = imagenet.spec(key)
 
     def build() -> keras.Model:
