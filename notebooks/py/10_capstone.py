@@ -188,10 +188,11 @@ print(f"deletion AUC, occlusion order {np.mean(faithful.auc):.3f} "
 
 # %%
 real = {}
-for name, base, size in (("food101", "inception_v3", 299), ("cats_vs_dogs", "mobilenet_v2", 160)):
+for name, network, size in (("food101", "inception_v3", 299),
+                            ("cats_vs_dogs", "mobilenet_v2", 160)):
     try:
-        real[name] = transfer.finetune(name, base=base, size=size, epochs=1 if QUICK else 3)
-        print(f"{name}: fine-tuned {base}")
+        real[name] = transfer.finetune(name, base=network, size=size, epochs=1 if QUICK else 3)
+        print(f"{name}: fine-tuned {network}")
     except (FileNotFoundError, models.WeightsUnavailableError) as missing:
         print(f"{name}: skipped. {missing}")
 food_model, pets_model = real.get("food101"), real.get("cats_vs_dogs")
@@ -212,6 +213,8 @@ food_model, pets_model = real.get("food101"), real.get("cats_vs_dogs")
 #
 # <details><summary>Solutions</summary>
 #
+# The hidden code cell below (click it to open) runs solution 3 and checks its answer.
+#
 # 1. Occlusion and Grad-CAM measure the effect of removing evidence, and both passed the
 #    sanity checks of notebook 09; at 96 px Grad-CAM's 3 x 3 cells can only say "the upper
 #    half" or "the left side", so occlusion's finer map is the one to read. Look at where the
@@ -223,7 +226,8 @@ food_model, pets_model = real.get("food101"), real.get("cats_vs_dogs")
 #    with 30 per class, against 0.19-0.25 with 10).
 # </details>
 
-# %% tags=["solution"]
+# %% jupyter={"source_hidden": true} tags=["solution"]
+# 3. Thirty labels per class for both networks, the same epochs
 xa30_raw, ya30 = data.fashion.few_per_class(x_train, y_train, 30, seed=0)
 scratch30 = transfer.small_convnet((28, 28, 1), 10, class_names=names)
 scratch30.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
