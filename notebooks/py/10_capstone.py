@@ -117,15 +117,17 @@ ax.set(ylabel="test accuracy", ylim=(0, 1), title="100 training images, 10 class
        f"{EPOCHS} epochs")
 ax.legend(fontsize=8)
 plt.show()
-# Measured over three draws of the 100 images, with and without oneDNN and with AVX2 kernels:
-# from scratch 0.45-0.52, transfer 0.70-0.71, gap 0.19-0.25.
-assert acc_tuned > acc_scratch + 0.1, (acc_tuned, acc_scratch)
+# Measured with this draw of the 100 images (seed 0) with and without oneDNN and with AVX2
+# kernels: from scratch 0.51-0.53, transfer 0.74, gap 0.21-0.22; with two other draws (seeds 1
+# and 2) gaps of 0.09 and 0.21. Asserted well inside the smallest:
+assert acc_tuned > 0.6 and acc_tuned > acc_scratch + 0.05, (acc_tuned, acc_scratch)
 
 # %% [markdown]
-# **What to notice.** With ten pictures per class the network from scratch learns little (about
-# half right; chance is 10%), while the frozen ImageNet base, which has never seen a piece of
-# clothing drawn in 28 grey pixels, gets about 70% right with its head alone: edges, outlines
-# and textures learned on photos carry over. With thousands of labelled images the gap shrinks
+# **What to notice.** With ten pictures per class the network from scratch gets about half of
+# the test images right (0.51-0.60 over our runs; chance is 10%), while the frozen ImageNet
+# base, which has never seen a piece of clothing drawn in 28 grey pixels, gets 0.69-0.75 right
+# with its head alone (this run's numbers are printed above): edges, outlines and textures
+# learned on photos carry over. With thousands of labelled images the gap shrinks
 # (exercise 3): transfer is worth most when labels are few. The Food-101 blog post found the
 # same with InceptionV3 (95% on three foods after a few epochs).
 
@@ -221,9 +223,10 @@ food_model, pets_model = real.get("food101"), real.get("cats_vs_dogs")
 #    wrong prediction's evidence sits: on a part that two classes share (a sleeve, a sole)?
 # 2. With 100 images, fine-tuning 3.4 million weights of the base overfits quickly: expect
 #    little gain or a loss, and maps that change little at such a learning rate.
-# 3. The cell below measures it: the network from scratch gains much more from the extra
-#    labels than the transfer model, and the gap shrinks to a few points (measured 0.04-0.07
-#    with 30 per class, against 0.19-0.25 with 10).
+# 3. The cell below measures it. The network from scratch gains 9-20 points from the extra
+#    labels, the frozen base's head 0-9; the transfer model stays ahead, by 0.06-0.10 with 30
+#    labels per class (against 0.09-0.22 with 10) in our runs: the fewer the labels, the more
+#    the pretrained features are worth.
 # </details>
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
@@ -238,6 +241,9 @@ tuned30.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_
                 metrics=["accuracy"])
 tuned30.fit(base_info.preprocess(data.fashion.as_photos(xa30_raw, SIZE)), ya30, epochs=EPOCHS,
             batch_size=32, verbose=0)
-gap30 = tuned30.evaluate(xb_net, yb, verbose=0)[1] - scratch30.evaluate(xb, yb, verbose=0)[1]
-print(f"gap with 30 labels per class {gap30:+.3f}; with 10: {acc_tuned - acc_scratch:+.3f}")
-assert gap30 < acc_tuned - acc_scratch - 0.05
+acc_scratch30 = scratch30.evaluate(xb, yb, verbose=0)[1]
+acc_tuned30 = tuned30.evaluate(xb_net, yb, verbose=0)[1]
+print(f"from scratch {acc_scratch:.3f} -> {acc_scratch30:.3f}; transfer {acc_tuned:.3f} -> "
+      f"{acc_tuned30:.3f}; gap {acc_tuned - acc_scratch:+.3f} -> {acc_tuned30 - acc_scratch30:+.3f}")
+# Measured (five runs): scratch gains 0.09-0.20, the gap with 30 labels is 0.06-0.10.
+assert acc_scratch30 > acc_scratch + 0.04 and acc_tuned30 > acc_scratch30 + 0.02
