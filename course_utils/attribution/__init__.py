@@ -18,6 +18,7 @@ Examples
 ['cam', 'gradcam', 'gradcam_plus_plus']
 """
 
+from course_utils.attribution.at_scale import explain_dataset
 from course_utils.attribution.cam import cam
 from course_utils.attribution.gradcam import gradcam
 from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
@@ -43,4 +44,4 @@ METHODS = {
 #: Methods whose maps are signed (show them with a diverging colormap).
 SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients"})
 
-__all__ = ["METHODS", "SIGNED", *METHODS]
+__all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]
