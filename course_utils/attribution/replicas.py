@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -66,12 +67,17 @@ def n_replicas() -> int:
     return 1 if strategy is None else int(strategy.num_replicas_in_sync)
 
 
+def _run_and_gather(strategy: tf.distribute.Strategy, fn: Callable, values):
+    return strategy.gather(strategy.run(fn, args=values), axis=0)
+
+
 def _step(strategy: tf.distribute.Strategy, fn: Callable) -> Callable:
+    """The compiled per-replica step of ``fn`` (one per strategy and function). A
+    ``functools.partial``, not a closure: TensorFlow counts retracings per Python code object,
+    and one closure per method would add up to a false "excessive retracing" warning."""
     key = (id(strategy), id(fn))
     if key not in _STEPS:
-        def step(values):
-            return strategy.gather(strategy.run(fn, args=values), axis=0)
-
+        step = functools.partial(_run_and_gather, strategy, fn)
         _STEPS[key] = (strategy, fn, tf.function(step, autograph=False))
     return _STEPS[key][2]
 
