@@ -220,7 +220,7 @@ def test_bad_input_is_explained(model, x, tmp_path):
 
 
 _TWO_DEVICES = """
-import json, sys, numpy as np
+import json, logging, sys, numpy as np
 import course_utils
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -241,6 +241,28 @@ for method, opts in [("saliency", {}), ("smoothgrad", {"n_samples": 3}), ("gradc
                           batch_size=4, strategy=strategy, progress=False, **opts).load("maps")
     result["diff"][method] = [float(np.abs(one - two).max()), float(np.abs(one).max())]
 result["per_replica_steps"] = sum(1 for s, _, _ in replicas._STEPS.values() if s is strategy)
+
+# A model trained under the strategy: Keras leaves each replica its own batch-norm statistics
+with strategy.scope():
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+model.fit(x, np.arange(len(x)) % 3, epochs=3, batch_size=4, verbose=0)
+def copies_differ():
+    local = [(v.path, [np.asarray(c) for c in strategy.experimental_local_results(v.value)])
+             for v in model.variables]
+    return [p for p, cs in local if any(not np.array_equal(cs[0], c) for c in cs[1:])]
+result["differ_before"] = copies_differ()
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("course_utils.attribution.at_scale").addHandler(handler)
+ds = tf.data.Dataset.from_tensor_slices(x)
+one = explain_dataset(model, ds, "saliency", out=f"{sys.argv[3]}/trained-1", shard_size=4,
+                      batch_size=4, progress=False).load("maps")
+two = explain_dataset(model, ds, "saliency", out=f"{sys.argv[3]}/trained-2", shard_size=4,
+                      batch_size=4, strategy=strategy, progress=False).load("maps")
+result["differ_after"] = copies_differ()
+result["log"] = [r.getMessage() for r in records]
+result["trained_diff"] = [float(np.abs(one - two).max()), float(np.abs(one).max())]
 print(json.dumps(result))
 """
 
@@ -266,3 +288,73 @@ def test_two_replicas_give_the_maps_of_one_device(model, tmp_path):
         # round-off, as each replica runs chunks of 2 rows instead of 4 (batch norm is folded
         # only in graphs of 4 rows or more). A wrong or shifted row would differ by ~scale.
         assert diff <= 1e-4 * scale, (method, diff, scale)
+    # trained under the strategy: the replicas' batch-norm statistics differed, were aligned
+    assert sorted(result["differ_before"]) == ["bn2/moving_mean", "bn2/moving_variance"]
+    assert result["differ_after"] == []
+    assert len(result["log"]) == 1 and "bn2/moving_mean" in result["log"][0]
+    diff, scale = result["trained_diff"]
+    assert diff <= 1e-4 * scale, (diff, scale)
+
+
+_WORKER = """
+import json, os, sys
+os.environ["TF_CONFIG"] = json.dumps({
+    "cluster": {"worker": [f"localhost:{p}" for p in sys.argv[4].split(",")]},
+    "task": {"type": "worker", "index": int(sys.argv[5])}})
+import numpy as np
+import course_utils
+import tensorflow as tf
+import keras
+from course_utils.attribution import explain_dataset
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+with strategy.scope():
+    model = keras.models.load_model(sys.argv[1])
+x = np.load(sys.argv[2])
+run = explain_dataset(model, tf.data.Dataset.from_tensor_slices(x), "saliency",
+                      out=sys.argv[3], shard_size=4, batch_size=4, strategy=strategy,
+                      progress=False)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "computed": run.computed,
+                  "writer": run.folder.writer}))
+"""
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_write_the_maps_of_one_process(model, tmp_path):
+    """MultiWorkerMirroredStrategy with two worker processes on this machine (TF_CONFIG on
+    localhost): worker 0 writes, worker 1 computes its share and writes nothing."""
+    x = images(10, seed=6)
+    np.save(tmp_path / "x.npy", x)
+    model.save(tmp_path / "model.keras")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    ports = ",".join(map(str, _free_ports(2)))
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(tmp_path / "model.keras"), str(tmp_path / "x.npy"),
+         str(tmp_path / "run"), ports, str(i)], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        results = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    outs = []
+    for proc, (stdout, stderr) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, stderr[-3000:]
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert [o["replicas"] for o in outs] == [2, 2]
+    assert [o["writer"] for o in outs] == [True, False]
+    assert outs[0]["computed"] == outs[1]["computed"] == [0, 1, 2]
+    run = shards.Sharded.open(tmp_path / "run")
+    np.testing.assert_allclose(run.load("maps"), attribution.saliency(model, x),
+                               rtol=1e-4, atol=1e-7)

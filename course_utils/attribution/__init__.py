@@ -12,6 +12,10 @@ input resolution, unnormalized (normalize for display only, see ``course_utils.p
     for name, method in attribution.METHODS.items():
         maps[name] = method(model, images, targets)
 
+:func:`explain_dataset` runs a method over a whole ``tf.data.Dataset``, shard by shard, under
+an optional ``tf.distribute.Strategy``, and resumes after an interruption
+(:mod:`~course_utils.attribution.at_scale`).
+
 Examples
 --------
 >>> sorted(METHODS)[:3]

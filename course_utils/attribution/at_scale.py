@@ -232,7 +232,9 @@ def explain_dataset(
     ----------
     model
         A Keras classifier with one image input. Under a strategy, load or build it inside
-        ``strategy.scope()`` so that its weights are mirrored on every device.
+        ``strategy.scope()`` so that its weights are mirrored on every device. Replica copies
+        that differ (batch-norm statistics of a model trained under the strategy) are first
+        set to the first replica's, with a log line.
     dataset
         A ``tf.data.Dataset`` of preprocessed images (see the module docstring for the element
         forms), in a fixed order: do not shuffle it, a resumed run must see the same images.
@@ -320,6 +322,13 @@ def run_shards(
     ``images_sha256``; finished shards are checked against the dataset's images, not
     recomputed."""
     shard_size = folder.manifest["settings"]["shard_size"]
+    aligned = replicas.align_copies(model, strategy)
+    if aligned:
+        logger.warning(
+            "The replicas' copies of %d variable(s) of %s differed (%s): Keras updates "
+            "batch-norm moving statistics on each replica separately in training. Set them to "
+            "the first replica's, the values a run without the strategy and model.save use.",
+            len(aligned), model.name, ", ".join(aligned[:4]) + (" ..." if len(aligned) > 4 else ""))
     computed: list[int] = []
     n_shards = 0
     with replicas.distributed(strategy):

@@ -67,6 +67,32 @@ def n_replicas() -> int:
     return 1 if strategy is None else int(strategy.num_replicas_in_sync)
 
 
+def align_copies(model, strategy: tf.distribute.Strategy | None) -> list[str]:
+    """Give every replica's copy of the model's variables the value of the first replica's
+    (the value a run without the strategy reads); return the names of those that differed.
+
+    A model trained under a strategy can end with different copies per replica: Keras updates
+    batch-norm moving statistics on each replica from its own part of the batch, without
+    synchronizing them. Explaining with such copies would make a map depend on the replica
+    that computed it.
+    """
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return []
+    fixed = []
+    for var in model.variables:
+        inner = getattr(var, "value", var)
+        if not isinstance(inner, tf.distribute.DistributedValues):
+            continue
+        copies = strategy.experimental_local_results(inner)
+        first = np.asarray(copies[0])
+        if all(np.array_equal(first, np.asarray(c)) for c in copies[1:]):
+            continue
+        with strategy.scope():
+            inner.assign(first)
+        fixed.append(var.path if hasattr(var, "path") else var.name)
+    return fixed
+
+
 def _run_and_gather(strategy: tf.distribute.Strategy, fn: Callable, values):
     return strategy.gather(strategy.run(fn, args=values), axis=0)
 
