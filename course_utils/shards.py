@@ -50,7 +50,13 @@ class ManifestMismatch(ValueError):
 
 
 def shard_name(index: int) -> str:
-    """File name of shard ``index``: ``shard-00000.npz``, ``shard-00001.npz``..."""
+    """File name of shard ``index``: ``shard-00000.npz``, ``shard-00001.npz``...
+
+    Examples
+    --------
+    >>> shard_name(12)
+    'shard-00012.npz'
+    """
     return f"shard-{index:05d}.npz"
 
 

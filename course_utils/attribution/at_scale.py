@@ -62,7 +62,13 @@ class Shard:
 
 
 def parts(element) -> dict:
-    """``{"image": ..., "label": ..., "mask": ...}`` of one dataset element (spec or value)."""
+    """``{"image": ..., "label": ..., "mask": ...}`` of one dataset element (spec or value).
+
+    Examples
+    --------
+    >>> sorted(parts(("x", "y")).items()), parts({"images": "x"})
+    ([('image', 'x'), ('label', 'y')], {'image': 'x'})
+    """
     if isinstance(element, dict):
         alias = {"images": "image", "labels": "label", "masks": "mask"}
         named = {alias.get(k, k): v for k, v in element.items()}
@@ -84,7 +90,16 @@ def parts(element) -> dict:
 
 
 def check_dataset(model: keras.Model, dataset) -> bool:
-    """Validate the dataset's element spec against the model; True when it is batched."""
+    """Validate the dataset's element spec against the model; True when it is batched.
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> check_dataset(m, tf.data.Dataset.from_tensor_slices(np.zeros((3, 4, 4, 1))).batch(2))
+    True
+    """
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError(
             f"dataset must be a tf.data.Dataset, got {type(dataset).__name__}; wrap arrays with "
@@ -109,7 +124,17 @@ def check_dataset(model: keras.Model, dataset) -> bool:
 
 def iter_shards(model: keras.Model, dataset: tf.data.Dataset, shard_size: int) -> Iterator[Shard]:
     """The dataset cut into shards of ``shard_size`` consecutive images (the last may be
-    smaller), as NumPy arrays; labels given one-hot become class indices."""
+    smaller), as NumPy arrays; labels given one-hot become class indices.
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((5, 4, 4, 1)), np.arange(5)))
+    >>> [(s.index, s.labels.tolist()) for s in iter_shards(m, ds.batch(4), 2)]
+    [(0, [0, 1]), (1, [2, 3]), (2, [4])]
+    """
     if check_dataset(model, dataset):
         dataset = dataset.unbatch()
     start = 0
@@ -125,7 +150,14 @@ def iter_shards(model: keras.Model, dataset: tf.data.Dataset, shard_size: int) -
 
 
 def dataset_size(dataset: tf.data.Dataset) -> int | None:
-    """Number of images of an unbatched dataset of known cardinality, else None."""
+    """Number of images of an unbatched dataset of known cardinality, else None.
+
+    Examples
+    --------
+    >>> ds = tf.data.Dataset.from_tensor_slices(np.zeros((5, 4, 4, 1)))
+    >>> dataset_size(ds), dataset_size(ds.batch(2)), dataset_size(ds.filter(lambda x: True))
+    (5, None, None)
+    """
     if len(parts(dataset.element_spec)["image"].shape) == 4:
         return None
     n = int(dataset.cardinality())
@@ -134,7 +166,16 @@ def dataset_size(dataset: tf.data.Dataset) -> int | None:
 
 def model_identity(model: keras.Model) -> dict:
     """What identifies a model in a manifest: name, shapes, parameter count and a hash of its
-    weights (another training of the same architecture is another model)."""
+    weights (another training of the same architecture is another model).
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)], name="tiny")
+    >>> {k: v for k, v in model_identity(m).items() if k != "weights_sha256"}
+    {'name': 'tiny', 'input_shape': [4, 4, 1], 'output_shape': [2], 'n_params': 34}
+    """
     digest = hashlib.sha256()
     for w in model.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
@@ -149,7 +190,13 @@ def model_identity(model: keras.Model) -> dict:
 
 def is_writer(strategy: tf.distribute.Strategy | None) -> bool:
     """True unless this process is a non-chief worker of a multi-worker strategy (the chief,
-    or worker 0 of a cluster without a chief, writes)."""
+    or worker 0 of a cluster without a chief, writes).
+
+    Examples
+    --------
+    >>> is_writer(None), is_writer(tf.distribute.get_strategy())
+    (True, True)
+    """
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
@@ -159,8 +206,14 @@ def is_writer(strategy: tf.distribute.Strategy | None) -> bool:
     return resolver.task_type == "worker" and int(resolver.task_id) == 0
 
 
-def check_targets(targets):
-    """``targets`` of a dataset run: None, ``"label"`` or one class index."""
+def check_targets(targets) -> str | int | None:
+    """``targets`` of a dataset run: None, ``"label"`` or one class index.
+
+    Examples
+    --------
+    >>> check_targets(None), check_targets("label"), check_targets(np.int64(2))
+    (None, 'label', 2)
+    """
     if targets is None or (isinstance(targets, str) and targets == "label"):
         return targets
     if isinstance(targets, (int, np.integer)) and not isinstance(targets, bool):
@@ -171,7 +224,7 @@ def check_targets(targets):
     )
 
 
-def shard_targets(model: keras.Model, shard: Shard, targets, batch_size: int) -> np.ndarray:
+def _shard_targets(model: keras.Model, shard: Shard, targets, batch_size: int) -> np.ndarray:
     """The class explained for each image of the shard (the predicted one for ``None``)."""
     if isinstance(targets, str):
         if shard.labels is None:
@@ -183,16 +236,36 @@ def shard_targets(model: keras.Model, shard: Shard, targets, batch_size: int) ->
 def shard_maps(model: keras.Model, shard: Shard, method: str, targets, batch_size: int,
                options: dict) -> tuple[np.ndarray, np.ndarray]:
     """``(maps, targets)`` of one shard: the method called on its images, with the targets
-    resolved first (so that they can be stored with the maps)."""
+    resolved first (so that they can be stored with the maps).
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> shard = Shard(0, 0, np.ones((2, 4, 4, 1), "float32"), None, None)
+    >>> maps, t = shard_maps(m, shard, "saliency", 1, 8, {})
+    >>> maps.shape, t.tolist()
+    ((2, 4, 4), [1, 1])
+    """
     from course_utils.attribution import METHODS
 
-    t = shard_targets(model, shard, targets, batch_size)
+    t = _shard_targets(model, shard, targets, batch_size)
     return METHODS[method](model, shard.images, t, batch_size=batch_size, **options), t
 
 
 def global_batch_size(model: keras.Model, batch_size: int | None) -> int:
     """``batch_size`` rows per step over all replicas; ``None``: the automatic size per device
-    times the number of replicas."""
+    times the number of replicas.
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> global_batch_size(m, 32), global_batch_size(m, None) >= 1
+    (32, True)
+    """
     if batch_size is not None:
         return core.check_batch_size(batch_size)
     shape = core.model_input_shape(model)
@@ -200,7 +273,7 @@ def global_batch_size(model: keras.Model, batch_size: int | None) -> int:
     return per_device * replicas.n_replicas()
 
 
-def progress_bar(total: int | None, desc: str, show: bool):
+def _progress_bar(total: int | None, desc: str, show: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="img", disable=not show)
@@ -320,7 +393,21 @@ def run_shards(
     """The loop of every dataset run: for each shard not yet in ``folder``, ``compute(shard,
     batch_size)`` (under ``strategy``) and write its arrays with the shard's ``positions`` and
     ``images_sha256``; finished shards are checked against the dataset's images, not
-    recomputed."""
+    recomputed.
+
+    Examples
+    --------
+    >>> import keras, tempfile
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> folder = shards.ShardFolder(tempfile.mkdtemp() + "/sums",
+    ...                             {"kind": "sums", "settings": {"shard_size": 2}})
+    >>> ds = tf.data.Dataset.from_tensor_slices(np.ones((3, 4, 4, 1), "float32"))
+    >>> run = run_shards(m, ds, folder, lambda s, bs: {"sum": s.images.sum(axis=(1, 2, 3))},
+    ...                  strategy=None, batch_size=None, desc="sums", progress=False)
+    >>> run.load("sum").tolist(), run.computed
+    ([16.0, 16.0, 16.0], [0, 1])
+    """
     shard_size = folder.manifest["settings"]["shard_size"]
     aligned = replicas.align_copies(model, strategy)
     if aligned:
@@ -333,11 +420,11 @@ def run_shards(
     n_shards = 0
     with replicas.distributed(strategy):
         bs = global_batch_size(model, batch_size)
-        bar = progress_bar(folder.manifest["settings"].get("n_images"), desc, progress)
+        bar = _progress_bar(folder.manifest["settings"].get("n_images"), desc, progress)
         for shard in iter_shards(model, dataset, shard_size):
             n_shards += 1
             if folder.done(shard.index):
-                check_same_images(folder, shard)
+                _check_same_images(folder, shard)
             else:
                 arrays = compute(shard, bs)
                 folder.write(shard.index, **arrays, positions=shard.positions,
@@ -351,7 +438,7 @@ def run_shards(
     return shards.Sharded(folder, computed)
 
 
-def check_same_images(folder: shards.ShardFolder, shard: Shard) -> None:
+def _check_same_images(folder: shards.ShardFolder, shard: Shard) -> None:
     """A finished shard on disk must hold the images the dataset yields now."""
     with np.load(folder.path(shard.index), allow_pickle=False) as data:
         stored = str(data["images_sha256"])

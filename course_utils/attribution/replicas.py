@@ -57,12 +57,25 @@ def distributed(strategy: tf.distribute.Strategy | None) -> Iterator[None]:
 
 
 def current() -> tf.distribute.Strategy | None:
-    """The strategy of the enclosing :func:`distributed` block, or None."""
+    """The strategy of the enclosing :func:`distributed` block, or None.
+
+    Examples
+    --------
+    >>> current() is None
+    True
+    """
     return _STRATEGY.get()
 
 
 def n_replicas() -> int:
-    """Replicas that :func:`call` spreads a chunk over (1 outside :func:`distributed`)."""
+    """Replicas that :func:`call` spreads a chunk over (1 outside :func:`distributed`).
+
+    Examples
+    --------
+    >>> with distributed(None):
+    ...     n_replicas()
+    1
+    """
     strategy = current()
     return 1 if strategy is None else int(strategy.num_replicas_in_sync)
 
@@ -75,6 +88,12 @@ def align_copies(model, strategy: tf.distribute.Strategy | None) -> list[str]:
     batch-norm moving statistics on each replica from its own part of the batch, without
     synchronizing them. Explaining with such copies would make a map depend on the replica
     that computed it.
+
+    Examples
+    --------
+    >>> import keras
+    >>> align_copies(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), None)
+    []
     """
     if strategy is None or strategy.num_replicas_in_sync == 1:
         return []

@@ -204,7 +204,21 @@ def evaluate_dataset(
 
 def summary(run: shards.Sharded) -> dict[str, float]:
     """Mean over the dataset of every per-image score of an :func:`evaluate_dataset` run
-    (deletion AUC: lower is better; insertion AUC, pointing game, energy: higher is better)."""
+    (deletion AUC: lower is better; insertion AUC, pointing game, energy: higher is better).
+
+    Examples
+    --------
+    >>> import keras, tempfile, tensorflow as tf
+    >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2, activation="softmax")])
+    >>> ds = tf.data.Dataset.from_tensor_slices((np.ones((2, 4, 4, 1), "float32"), [0, 1],
+    ...                                          np.eye(4, dtype=bool)[None].repeat(2, 0)))
+    >>> run = evaluate_dataset(m, ds, "saliency", steps=2,
+    ...                        out=tempfile.mkdtemp() + "/s", metrics="pointing_game",
+    ...                        progress=False)
+    >>> 0.0 <= summary(run)["pointing_game"] <= 1.0
+    True
+    """
     names = run.manifest["settings"]["metrics"]
     keys = [f"{n}_auc" if n in ("deletion", "insertion") else n for n in names]
     return {k: float(np.mean(run.load(k))) for k in keys}
