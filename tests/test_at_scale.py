@@ -231,16 +231,19 @@ x = np.load(sys.argv[2])
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = keras.models.load_model(sys.argv[1])
-result = {"replicas": strategy.num_replicas_in_sync, "diff": {}}
+result = {"replicas": strategy.num_replicas_in_sync, "diff": {}, "calls": {}}
 for method, opts in [("saliency", {}), ("smoothgrad", {"n_samples": 3}), ("gradcam", {}),
                      ("occlusion", {"window": 4, "stride": 4})]:
     ds = tf.data.Dataset.from_tensor_slices(x)
+    calls = [replicas.stats["distributed_calls"]]
     one = explain_dataset(model, ds, method, out=f"{sys.argv[3]}/{method}-1", shard_size=4,
                           batch_size=4, progress=False, **opts).load("maps")
+    calls.append(replicas.stats["distributed_calls"])
     two = explain_dataset(model, ds, method, out=f"{sys.argv[3]}/{method}-2", shard_size=4,
                           batch_size=4, strategy=strategy, progress=False, **opts).load("maps")
+    calls.append(replicas.stats["distributed_calls"])
     result["diff"][method] = [float(np.abs(one - two).max()), float(np.abs(one).max())]
-result["per_replica_steps"] = sum(1 for s, _, _ in replicas._STEPS.values() if s is strategy)
+    result["calls"][method] = [calls[1] - calls[0], calls[2] - calls[1]]
 
 # A model trained under the strategy: Keras leaves each replica its own batch-norm statistics
 with strategy.scope():
@@ -281,7 +284,10 @@ def test_two_replicas_give_the_maps_of_one_device(model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
-    assert result["per_replica_steps"] >= 4  # strategy.run was used, not the default device
+    for method, (one, two) in result["calls"].items():
+        # chunks cut between the replicas: none without the strategy, one or more per shard
+        # (3 shards of 4, 4 and 2 images) with it
+        assert one == 0 and two >= 3, (method, one, two)
     for method, (diff, scale) in result["diff"].items():
         # Measured: max |difference| 3.5e-10 (saliency, SmoothGrad, Grad-CAM; maps up to 1e-3 to
         # 2e-3) and 2.2e-8 (occlusion, differences of two scores; maps up to 4e-3): float32

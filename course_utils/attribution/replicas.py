@@ -36,8 +36,8 @@ import numpy as np
 import tensorflow as tf
 
 _STRATEGY: contextvars.ContextVar = contextvars.ContextVar("course_utils_strategy", default=None)
-# (id(strategy), id(fn)) -> (strategy, fn, compiled step); the objects are kept so ids stay valid
-_STEPS: dict[tuple[int, int], tuple] = {}
+#: Chunks run per replica since the process started (what the tests check was distributed).
+stats = {"distributed_calls": 0}
 
 
 @contextlib.contextmanager
@@ -117,14 +117,16 @@ def _run_and_gather(strategy: tf.distribute.Strategy, fn: Callable, values):
 
 
 def _step(strategy: tf.distribute.Strategy, fn: Callable) -> Callable:
-    """The compiled per-replica step of ``fn`` (one per strategy and function). A
+    """The compiled per-replica step of ``fn`` under ``strategy``, kept on ``fn`` itself (so
+    it goes away with the model whose compiled-function cache holds ``fn``). A
     ``functools.partial``, not a closure: TensorFlow counts retracings per Python code object,
     and one closure per method would add up to a false "excessive retracing" warning."""
-    key = (id(strategy), id(fn))
-    if key not in _STEPS:
+    steps = fn.__dict__.setdefault("_course_utils_steps", {})
+    entry = steps.get(id(strategy))
+    if entry is None or entry[0] is not strategy:
         step = functools.partial(_run_and_gather, strategy, fn)
-        _STEPS[key] = (strategy, fn, tf.function(step, autograph=False))
-    return _STEPS[key][2]
+        entry = steps[id(strategy)] = (strategy, tf.function(step, autograph=False))
+    return entry[1]
 
 
 def call(fn: Callable, args: Sequence) -> np.ndarray:
@@ -148,4 +150,5 @@ def call(fn: Callable, args: Sequence) -> np.ndarray:
                      for a in args)
 
     dist = strategy.experimental_distribute_values_from_function(values)
+    stats["distributed_calls"] += 1
     return _step(strategy, fn)(dist).numpy()
