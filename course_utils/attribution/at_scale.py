@@ -254,6 +254,21 @@ def shard_maps(model: keras.Model, shard: Shard, method: str, targets, batch_siz
     return METHODS[method](model, shard.images, t, batch_size=batch_size, **options), t
 
 
+def warn_host_side(method: str, strategy: tf.distribute.Strategy | None) -> bool:
+    """Log (and return True) when ``method`` has host-side work that ``strategy``'s replicas
+    do not share (:data:`HOST_SIDE`).
+
+    Examples
+    --------
+    >>> warn_host_side("lime", None), warn_host_side("saliency", None)
+    (False, False)
+    """
+    if strategy is None or strategy.num_replicas_in_sync == 1 or method not in HOST_SIDE:
+        return False
+    logger.warning("%s under %s: %s.", method, type(strategy).__name__, HOST_SIDE[method])
+    return True
+
+
 def global_batch_size(model: keras.Model, batch_size: int | None) -> int:
     """``batch_size`` rows per step over all replicas; ``None``: the automatic size per device
     times the number of replicas.
@@ -373,8 +388,7 @@ def explain_dataset(
         maps, t = shard_maps(model, shard, name, targets, bs, options)
         return {"maps": maps, "targets": t}
 
-    if strategy is not None and strategy.num_replicas_in_sync > 1 and name in HOST_SIDE:
-        logger.warning("%s under %s: %s.", name, type(strategy).__name__, HOST_SIDE[name])
+    warn_host_side(name, strategy)
     return run_shards(model, dataset, folder, compute, strategy=strategy, batch_size=batch_size,
                       desc=name, progress=progress)
 

@@ -176,6 +176,8 @@ def evaluate_dataset(
     }
     folder = shards.ShardFolder(out, {"kind": "scores", "settings": settings},
                                 writer=at_scale.is_writer(strategy))
+    if maps_run is None:
+        at_scale.warn_host_side(maps, strategy)
     def compute(shard: at_scale.Shard, bs: int) -> dict:
         if maps_run is None:
             m, t = at_scale.shard_maps(model, shard, maps, targets, bs, method_options or {})
