@@ -12,12 +12,17 @@ input resolution, unnormalized (normalize for display only, see ``course_utils.p
     for name, method in attribution.METHODS.items():
         maps[name] = method(model, images, targets)
 
+:func:`explain_dataset` runs a method over a whole ``tf.data.Dataset``, shard by shard, under
+an optional ``tf.distribute.Strategy``, and resumes after an interruption
+(:mod:`~course_utils.attribution.at_scale`).
+
 Examples
 --------
 >>> sorted(METHODS)[:3]
 ['cam', 'gradcam', 'gradcam_plus_plus']
 """
 
+from course_utils.attribution.at_scale import explain_dataset
 from course_utils.attribution.cam import cam
 from course_utils.attribution.gradcam import gradcam
 from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
@@ -43,4 +48,4 @@ METHODS = {
 #: Methods whose maps are signed (show them with a diverging colormap).
 SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients"})
 
-__all__ = ["METHODS", "SIGNED", *METHODS]
+__all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import config, surgery
-from course_utils.attribution import checks
+from course_utils.attribution import checks, replicas
 from course_utils.models import registry
 from course_utils.surgery import compiled  # noqa: F401 - the methods call core.compiled
 
@@ -290,7 +290,7 @@ def _check_size_fits(model: keras.Model, shape: tuple) -> None:
 def _predict_raw(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """The model's output (pre-activation where possible) for a batch, compiled and chunked."""
     fn = compiled(model, ("predict",), lambda: tf_function(lambda t: forward_scores(model, t)))
-    outs = [fn(tf.constant(x[sl])).numpy() for sl in chunks(len(x), batch_size)]
+    outs = [replicas.call(fn, (x[sl],)) for sl in chunks(len(x), batch_size)]
     return np.concatenate(outs)
 
 
@@ -446,8 +446,7 @@ def run_rows(
     """Evaluate ``fn(*make_args(rows))`` over ``n_rows`` rows in chunks; concatenate results."""
     outs = []
     for sl in _chunks_shown(n_rows, batch_size, progress):
-        args = [tf.constant(a) if isinstance(a, np.ndarray) else a for a in make_args(sl)]
-        outs.append(fn(*args).numpy())
+        outs.append(replicas.call(fn, make_args(sl)))
     return np.concatenate(outs)
 
 
@@ -723,9 +722,7 @@ def mean_rows(
     for sl in _chunks_shown(n_images * per_image, batch_size, progress):
         rows = np.arange(sl.start, sl.stop)
         img, sample = rows // per_image, rows % per_image
-        args = [tf.constant(a) if isinstance(a, np.ndarray) else a
-                for a in make_args(img, sample)]
-        out = fn(*args).numpy().astype("float64")
+        out = replicas.call(fn, make_args(img, sample)).astype("float64")
         if total is None:
             total = np.zeros((n_images,) + out.shape[1:], "float64")
         for i in np.unique(img):

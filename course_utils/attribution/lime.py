@@ -86,10 +86,8 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         fn = _masked_probabilities_fn(self._model)
         z = data.astype("float32")
         seg = segments.astype("int32")
-        labels = core.run_rows(
-            num_samples, self._batch_size,
-            lambda sl: (z[sl], self._x, fudged, seg), fn,
-        )
+        shared = (tf.constant(self._x), tf.constant(fudged), tf.constant(seg))  # not rows
+        labels = core.run_rows(num_samples, self._batch_size, lambda sl: (z[sl], *shared), fn)
         return data, labels
 
 

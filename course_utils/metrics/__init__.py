@@ -11,6 +11,9 @@ tests the claim four ways, each batched and compiled like the attribution method
   does the map change when the model's weights are destroyed?
 - :mod:`~course_utils.metrics.agreement`: **rank correlation** between the maps of two methods.
 
+:func:`evaluate_dataset` computes them for a whole ``tf.data.Dataset``, shard by shard, under a
+``tf.distribute.Strategy`` and resumable (:mod:`~course_utils.metrics.at_scale`).
+
 Examples
 --------
 >>> import numpy as np
@@ -21,6 +24,7 @@ Examples
 """
 
 from course_utils.metrics.agreement import agreement_matrix, rank_correlation
+from course_utils.metrics.at_scale import evaluate_dataset, summary
 from course_utils.metrics.deletion import Curves, deletion, insertion, random_maps
 from course_utils.metrics.localization import chance_level, energy_in_mask, pointing_game
 from course_utils.metrics.sanity import (
@@ -33,6 +37,7 @@ from course_utils.metrics.sanity import (
 
 __all__ = [
     "THRESHOLD", "Curves", "SanityResult", "agreement_matrix", "block_stages",
-    "cascading_randomization", "chance_level", "deletion", "energy_in_mask", "insertion",
-    "pointing_game", "random_maps", "rank_correlation", "shuffled_label_model",
+    "cascading_randomization", "chance_level", "deletion", "energy_in_mask", "evaluate_dataset",
+    "insertion", "pointing_game", "random_maps", "rank_correlation", "shuffled_label_model",
+    "summary",
 ]
