@@ -52,9 +52,12 @@ for key, value in report.items():
 # - `gpus` is empty on a laptop: the course still runs, because every heavy method in
 #   `course_utils` is compiled with `tf.function` and batched. With an NVIDIA GPU on Linux,
 #   `pip install "tensorflow[and-cuda]"` is all it takes; the same code then uses the GPU.
-# - `imagenet_weights_cached` says which pretrained models will load for real. When a model's
-#   weights are missing and `COURSE_OFFLINE=1`, the course uses a **random-weight stand-in**
-#   of the same architecture, and every figure made from it says so in red.
+# - `imagenet_weights_cached` says which pretrained models will load for real, and
+#   `imagenet_notop_weights_cached` which have the file without the classifier that transfer
+#   learning needs (lesson 10). When a model's weights are missing, each lesson asks for
+#   **EfficientNet-Lite0** instead (`fallback="efficientnet_lite0"`: a real pretrained ImageNet
+#   network whose weights come with the course) and names it on every figure; a random-weight
+#   stand-in appears only where a lesson needs one on purpose, labelled in red.
 
 # %%
 import keras
