@@ -1,9 +1,13 @@
 """Time every attribution method against its peers and its lower bound, on one model and input.
 
     python -m benchmarks.attribution [--repeats 5] [--quick] [--only METHOD ...]
+                                     [--model {mobilenet_v2,efficientnet_lite0}]
 
-Model: ``keras.applications.MobileNetV2(weights=None)`` at 224 px (random weights: timing does
-not need trained weights; nothing is downloaded). The lower bound of a method is the number of
+Model: ``keras.applications.MobileNetV2(weights=None)`` at 224 px by default (random weights:
+timing does not need trained weights; nothing is downloaded); ``--model efficientnet_lite0``
+times the course's EfficientNet-Lite0 with its real ImageNet weights, also at 224 px. Grad-CAM
+and the peers' CAMs read the model's last spatial feature map (``out_relu``, ``top_activation``).
+The lower bound of a method is the number of
 forward (F) or forward+backward (FB) passes it needs times the best per-image pass time (the
 median of ``--repeats`` at the best of several batch sizes), measured in the same run with a
 compiled function. Peers:
@@ -12,7 +16,7 @@ with its defaults (classifier ``model.predict``), shap's ``GradientExplainer``, 
 it imports. Every implementation gets one untimed warm-up call (tracing); then ours and the
 peers are called in alternation, ``--repeats`` rounds, and the table shows medians (of times,
 and of the peer / ours ratio within a round). Output: stdout and
-``benchmarks/results/attribution.txt``.
+``benchmarks/results/attribution.txt`` (``attribution_<model>.txt`` for another ``--model``).
 """
 
 from __future__ import annotations
@@ -25,16 +29,16 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks._models import MODELS, BenchModel, choose
 from course_utils import attribution, config, surgery
-from course_utils.models import registry
 
-RESULTS = Path(__file__).parent / "results" / "attribution.txt"
+DEFAULT_MODEL = "mobilenet_v2"
+RESULTS = MODELS[DEFAULT_MODEL].results("attribution", DEFAULT_MODEL)
 
 
 @dataclass
@@ -102,7 +106,7 @@ def pass_times(fns, shape, repeats: int, sizes=(1, 2, 4, 8, 16, 32)) -> tuple[di
     return med, low
 
 
-def build_cases(model, x, pixels, quick: bool) -> list[Case]:
+def build_cases(model, x, pixels, quick: bool, preprocess: Callable) -> list[Case]:
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
     from tf_keras_vis.saliency import Saliency
@@ -121,8 +125,8 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
     tkv_cam = Gradcam(model, model_modifier=linear, clone=True)
     tkv_pp = GradcamPlusPlus(model, model_modifier=linear, clone=True)
     tkv_score = Scorecam(model, model_modifier=linear, clone=True)
-    layer = "out_relu"
-    # tf-keras-vis would otherwise swap "out_relu" for the raw Conv2D before batch norm.
+    layer = surgery.last_spatial_layer(model).name  # what our Grad-CAM reads by default
+    # tf-keras-vis would otherwise swap the activation for the raw Conv2D before batch norm.
     tkv_layer = {"penultimate_layer": layer, "seek_penultimate_conv_layer": False}
     sg, ig, lime_n, shap_n, scorecam_n = (
         (10, 16, 200, 50, 32) if quick else (25, 64, 1000, 200, 128))
@@ -163,7 +167,7 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
         Case("lime", 1, lime_n, "F",
              lambda: A.lime(model, x[:1], targets[:1], n_samples=lime_n),
              {"lime explain_instance (defaults)": (
-                 lambda: _lime_peer(model, pixels[0], lime_n), lime_n, "F")},
+                 lambda: _lime_peer(model, pixels[0], lime_n, preprocess), lime_n, "F")},
              warmup=lambda: A.lime(model, x[:1], targets[:1], n_samples=64),
              note="quickshift superpixels (lime's defaults)"),
         Case("shap_gradients", 1, shap_n, "FB",
@@ -178,13 +182,14 @@ def build_cases(model, x, pixels, quick: bool) -> list[Case]:
     return cases
 
 
-def _lime_peer(model, pixel_image, n):
+def _lime_peer(model, pixel_image, n, preprocess):
     from lime import lime_image
 
     explainer = lime_image.LimeImageExplainer(random_state=0)
     return explainer.explain_instance(
         pixel_image.astype("float64") / 255.0,
-        lambda b: model.predict(b * 2.0 - 1.0, verbose=0), num_samples=n, random_seed=0)
+        lambda b: model.predict(preprocess(b * 255.0), verbose=0), num_samples=n,
+        random_seed=0)
 
 
 _SHAP: dict = {}
@@ -230,34 +235,35 @@ def main(argv=None) -> str:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--only", nargs="*", help="methods to run")
+    parser.add_argument("--model", **choose(("mobilenet_v2", "efficientnet_lite0"),
+                                            DEFAULT_MODEL))
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     keras.utils.set_random_seed(0)
-    model = keras.applications.MobileNetV2(weights=None)
-    registry.register(model, registry.ModelInfo(
-        name="mobilenet_v2", preprocess=keras.applications.mobilenet_v2.preprocess_input,
-        pixel_max=255.0, standin=True))
+    spec = MODELS[args.model]
+    model = spec.build()
     rng = np.random.default_rng(0)
     pixels = rng.uniform(0, 255, (8, 224, 224, 3)).astype("float32")
     # Smooth random images: superpixels and gradients behave more like photos than white noise.
     pixels = tf.image.resize(tf.image.resize(pixels, (14, 14)), (224, 224)).numpy()
-    x = keras.applications.mobilenet_v2.preprocess_input(pixels.copy())
+    x = spec.preprocess(pixels.copy())
 
     t_start = time.perf_counter()
     fns = pass_fns(model)
     shape = tuple(model.inputs[0].shape[1:])
     best, low = pass_times(fns, shape, args.repeats)
     single, _ = pass_times(fns, shape, args.repeats, sizes=(1,))
-    cases = build_cases(model, x, pixels, args.quick)
+    cases = build_cases(model, x, pixels, args.quick, spec.preprocess)
     if args.only:
         cases = [c for c in cases if c.method in args.only]
     rows = []
     for case in cases:
         rows += run_case(case, args.repeats, fns, shape, low)
-    text = _table(rows, best, low, single, args, time.perf_counter() - t_start)
+    text = _table(rows, best, low, single, args, time.perf_counter() - t_start, spec, shape)
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    results = spec.results("attribution", DEFAULT_MODEL)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text)
     return text
 
 
@@ -303,11 +309,11 @@ def run_case(case: Case, repeats: int, fns, shape, low) -> list[Row]:
     return [row for row, _, _ in impls]
 
 
-def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
+def _table(rows: list[Row], best, low, single, args, elapsed, spec: BenchModel,
+           shape: tuple) -> str:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [
-        "Attribution benchmark: MobileNetV2 224x224, RANDOM WEIGHTS (weights=None; timing does "
-        "not need trained weights)",
+        f"Attribution benchmark: {spec.title} {shape[0]}x{shape[1]}, {spec.weights}",
         f"{platform.node()} | {os.cpu_count()} CPU cores shared with other jobs (load average "
         f"at the end: {load}) | TF {tf.__version__} (oneDNN kernels: "
         f"{config.onednn_enabled()}) | Keras {keras.__version__} | repeats "
@@ -320,8 +326,8 @@ def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
         f"seen: {low['F'] * 1000:.1f} ms and {low['FB'] * 1000:.1f} ms. One image alone (no "
         f"batch to share the cost; the rows with 1 image and 1 pass cannot go below it): "
         f"{single['F'] * 1000:.1f} ms and {single['FB'] * 1000:.1f} ms. Our methods use their "
-        f"default batch_size (None: {attribution.core.auto_batch_size((224, 224, 3))} "
-        "images at 224 px)",
+        f"default batch_size (None: {attribution.core.auto_batch_size(shape)} "
+        f"images at {shape[0]} px)",
         "bound = passes x best per-image pass of the model as given; ratio = median / bound; "
         "low = fastest call / (passes x fastest pass seen); fold = median / (passes x best "
         "folded pass), our overhead over the graph we run; adj = median over repeats of time / "
@@ -350,8 +356,8 @@ def _table(rows: list[Row], best, low, single, args, elapsed) -> str:
         lines.append(f"{head}{med:>10.2f}{bound:>9.2f}{med / bound:>7.2f}"
                      f"{min(row.times) / (row.passes * low[row.kind]):>6.2f}"
                      f"{med / (row.passes * best[row.kind + '*']):>6.2f}{adj:>6.2f}{vs:>9}")
-    notes = [f"  {c.method}: {c.note}" for c in {r.case.method: r.case for r in rows}.values()
-             if c.note]
+    # Every case's note once (a method's cases may carry different ones).
+    notes = list(dict.fromkeys(f"  {r.case.method}: {r.case.note}" for r in rows if r.case.note))
     notes.append("  Grad-CAM/CAM backpropagate only to the feature layer, so they can beat an "
                  "input-gradient FB bound.")
     lines += ["", "notes:"] + notes

@@ -1,9 +1,14 @@
 """Time batched feature visualization against tf-keras-vis' ActivationMaximization.
 
     python -m benchmarks.features [--steps 8] [--repeats 3] [--size 128] [--quick]
+                                  [--model {vgg16,efficientnet_lite0}]
 
-Model: ``keras.applications.VGG16(weights=None, include_top=False)`` (RANDOM weights: timing does
-not need trained weights; nothing is downloaded). For each layer and for 1 and 16 channels, both
+Model: ``keras.applications.VGG16(weights=None, include_top=False)`` by default (RANDOM weights:
+timing does not need trained weights; nothing is downloaded), layers ``block1_conv2``,
+``block3_conv1``, ``block5_conv1`` at 128 px; ``--model efficientnet_lite0`` times the course's
+EfficientNet-Lite0 with its real ImageNet weights at 224 px, on the shallow / middle / deep
+layers lesson 03 shows (``stem_activation``, ``block4a_expand_activation``,
+``block6b_expand_activation``). For each layer and for 1 and 16 channels, both
 implementations optimize the same channels for the same number of steps from a ``size`` px
 picture:
 
@@ -17,7 +22,8 @@ Each implementation gets one untimed warm-up call (tracing / model surgery are o
 reported separately), then ``--repeats`` timed calls interleaved with the peer's. The table shows
 medians and the time per channel-step. ``bound`` is one compiled forward+backward pass to the
 layer per picture at the size our transformed pictures have (``size`` + 12 px), batch 1 or 16:
-the floor for any step. Output: stdout and ``benchmarks/results/features.txt``.
+the floor for any step. Output: stdout and ``benchmarks/results/features.txt``
+(``features_<model>.txt`` for another ``--model``).
 """
 
 from __future__ import annotations
@@ -28,17 +34,17 @@ import platform
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks._models import MODELS, choose
 from course_utils import config
 from course_utils.features import Transforms, _graph, visualize
 
-RESULTS = Path(__file__).parent / "results" / "features.txt"
-LAYERS = ("block1_conv2", "block3_conv1", "block5_conv1")
+DEFAULT_MODEL = "vgg16"
+RESULTS = MODELS[DEFAULT_MODEL].results("features", DEFAULT_MODEL)
 
 
 def _tkv(model, layer):
@@ -97,18 +103,23 @@ def main(argv=None) -> str:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=8, help="optimization steps per run")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per implementation")
-    ap.add_argument("--size", type=int, default=128, help="picture size in pixels")
+    ap.add_argument("--size", type=int, help="picture size in pixels (default: 128 for vgg16, "
+                    "224 for efficientnet_lite0)")
     ap.add_argument("--channels", type=int, nargs="+", default=[1, 16])
-    ap.add_argument("--layers", nargs="+", default=list(LAYERS))
+    ap.add_argument("--layers", nargs="+", help="default: the model's shallow, middle and deep "
+                    "layers (vgg16: block1_conv2 block3_conv1 block5_conv1)")
+    ap.add_argument("--model", **choose(("vgg16", "efficientnet_lite0"), DEFAULT_MODEL))
     ap.add_argument("--quick", action="store_true",
-                    help="one layer (block3_conv1), 4 steps, 1 repeat")
+                    help="one layer (the middle one), 4 steps, 1 repeat")
     args = ap.parse_args(argv)
+    spec = MODELS[args.model]
+    args.size = args.size or spec.feature_size
+    args.layers = args.layers or list(spec.feature_layers)
     if args.quick:
-        args.steps, args.repeats, args.layers = 4, 1, ["block3_conv1"]
+        args.steps, args.repeats, args.layers = 4, 1, [spec.feature_layers[1]]
     started = time.time()
     keras.utils.set_random_seed(0)
-    model = keras.applications.VGG16(weights=None, include_top=False,
-                                     input_shape=(None, None, 3))
+    model = spec.build()
     out_hw = Transforms.lucid().out_size(args.size, args.size)[0]
     rows, notes = [], []
     for layer in args.layers:
@@ -146,12 +157,13 @@ def main(argv=None) -> str:
             print(f"  {layer} x{n}: ours {med_ours:.2f}s"
                   + (f", tf-keras-vis {statistics.median(t_tkv):.2f}s" if t_tkv else ""),
                   flush=True)
-    head = (f"{'layer':<14}{'ch':>4}  {'implementation':<36}{'median s':>9}{'min s':>8}"
+    w = max(14, *(len(la) + 1 for la in args.layers))
+    head = (f"{'layer':<{w}}{'ch':>4}  {'implementation':<36}{'median s':>9}{'min s':>8}"
             f"{'ms/ch-step':>11}{'bound ms':>9}{'x bound':>8}{'1st call s':>11}"
             f"{'tkv/ours':>9}")
     lines = [
-        f"Feature-visualization benchmark: VGG16 (include_top=False), {args.size}x{args.size}, "
-        "RANDOM WEIGHTS (weights=None; timing does not need trained weights)",
+        f"Feature-visualization benchmark: {spec.title}, {args.size}x{args.size}, "
+        f"{spec.weights}",
         f"{platform.node() or 'host'} | {os.cpu_count()} CPU cores (shared) | "
         f"TF {tf.__version__} (oneDNN kernels: {config.onednn_enabled()}) | "
         f"Keras {keras.__version__} | steps {args.steps} | "
@@ -167,20 +179,22 @@ def main(argv=None) -> str:
     ]
     for layer, n, impl, med, mn, per, bound, first, ratio in rows:
         lines.append(
-            f"{layer:<14}{n:>4}  {impl:<36}{med:9.2f}{mn:8.2f}{per * 1e3:11.1f}"
+            f"{layer:<{w}}{n:>4}  {impl:<36}{med:9.2f}{mn:8.2f}{per * 1e3:11.1f}"
             f"{bound * 1e3:9.1f}{per / bound:8.2f}{first:11.2f}"
             + (f"{ratio:8.1f}x" if ratio is not None else "")
         )
     lines += ["", "notes:"] + [f"  {n}" for n in notes] + [
         "  ours optimizes a (size+12)-px transformed picture (Lucid's pad 12 minus jitter), "
-        "tf-keras-vis a size-px one: ours does ~20% more pixels per step at 128 px.",
+        f"tf-keras-vis a size-px one: ours does ~{((out_hw / args.size) ** 2 - 1) * 100:.0f}% "
+        f"more pixels per step at {args.size} px.",
         "  1st call = first call with 1 step (tracing for ours; model surgery + eager warm-up "
         "for tf-keras-vis), not included in the medians.",
     ]
     table = "\n".join(lines)
     print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(table + "\n")
+    results = spec.results("features", DEFAULT_MODEL)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(table + "\n")
     return table
 
 
