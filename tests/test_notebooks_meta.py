@@ -139,14 +139,28 @@ def _resolve(dotted: str) -> bool:
     parts = dotted.split(".")
     obj = importlib.import_module(parts[0])
     for i, part in enumerate(parts[1:], start=1):
-        if hasattr(obj, part):
-            obj = getattr(obj, part)
-            continue
-        try:
-            obj = importlib.import_module(".".join(parts[: i + 1]))
-        except ImportError:
+        if inspect.ismodule(obj):  # a submodule first: `attribution.occlusion` is also a function
+            try:
+                obj = importlib.import_module(".".join(parts[: i + 1]))
+                continue
+            except ImportError:
+                pass
+        if not hasattr(obj, part):
             return False
+        obj = getattr(obj, part)
     return True
+
+
+@functools.cache
+def _submodules() -> dict[str, str]:
+    """The `course_utils` modules by their last name (``occlusion`` ->
+    ``course_utils.attribution.occlusion``), for prose such as `occlusion.spread`."""
+    import course_utils
+
+    found: dict[str, list[str]] = {}
+    for info in pkgutil.walk_packages(course_utils.__path__, "course_utils."):
+        found.setdefault(info.name.rsplit(".", 1)[-1], []).append(info.name)
+    return {short: full[0] for short, full in found.items() if len(full) == 1}
 
 
 @functools.cache
@@ -201,8 +215,13 @@ def _unresolved_names(nb) -> list[str]:
                 continue
             for node in ast.walk(tree):
                 parts = _dotted(node) if isinstance(node, ast.Attribute) else None
+                root = None
                 if parts and parts[0] in course:
-                    path = ".".join([course[parts[0]], *parts[1:]])
+                    root = course[parts[0]]
+                elif parts and parts[0] not in names | local and parts[0] in _submodules():
+                    root = _submodules()[parts[0]]  # a module named in prose, not imported
+                if root is not None:
+                    path = ".".join([root, *parts[1:]])
                     if not _resolve(path):
                         bad.append(f"{'.'.join(parts)} ({path})")
                 if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
