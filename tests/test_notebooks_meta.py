@@ -263,9 +263,7 @@ def test_every_course_utils_name_in_the_markdown_exists(path):
 
 
 # lessons whose code solutions are still markdown (issue #18 converts them one by one)
-_NOT_YET = {
-            "08_shap",
-            "09_evaluating_explanations"}
+_NOT_YET = {"09_evaluating_explanations"}
 
 
 @pytest.mark.parametrize("path", [
