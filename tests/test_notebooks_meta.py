@@ -262,13 +262,7 @@ def test_every_course_utils_name_in_the_markdown_exists(path):
     assert not bad, f"{path.name}: its text names functions that do not exist: {bad}"
 
 
-# lessons whose code solutions are still markdown (issue #18 converts them one by one)
-_NOT_YET = {"09_evaluating_explanations"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="issue #18: not converted yet"))
-    if p.stem in _NOT_YET else p for p in NOTEBOOKS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_solutions_with_code_are_tagged_code_cells_that_the_tests_run(path):
     nb = nbformat.read(path, as_version=4)
     start = _exercise_index(nb)
