@@ -90,6 +90,18 @@ assert report["fashion_mnist_folder"] != "None" or not report["COURSE_OFFLINE"],
 #
 # <details><summary>Solution</summary>
 #
-# `imagenet_weights_cached` now shows `'mobilenet_v2': True`; `models.load("mobilenet_v2")`
-# returns the real network and its figures carry no stand-in label.
+# `imagenet_weights_cached` now shows `'mobilenet_v2': True`; `models.load` then returns the
+# real network for `"mobilenet_v2"`, and its figures carry no stand-in label. The hidden cell
+# below checks that line against the cache (and, once the weights are there, that the network
+# is not a stand-in).
 # </details>
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+# Solution: the line that changes is `imagenet_weights_cached`.
+from course_utils import models
+
+cached = report["imagenet_weights_cached"]["mobilenet_v2"]
+print("imagenet_weights_cached['mobilenet_v2'] =", cached)
+assert cached == models.weights_cached("mobilenet_v2")
+if cached:  # after the fetch: the real network, no stand-in label on its figures
+    assert not models.info(models.load("mobilenet_v2")).standin

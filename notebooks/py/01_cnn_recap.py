@@ -216,9 +216,43 @@ assert accuracy >= 0.90
 #
 # <details><summary>Solutions</summary>
 #
+# The hidden code cell below (click it to open) runs each solution and checks its answer.
+#
 # 1. 3 × 3 × 3 × 64 = 1728 weights plus 64 biases = 1792 (VGG16's `block1_conv1` line).
-# 2. Take every second row and column of the output: `y_hand[::2, ::2]` equals
-#    `Conv2D(64, 3, strides=2)` with the same weights.
-# 3. `np.bincount(y_test[:n] * 10 + pred, minlength=100).reshape(10, 10)`: shirts are taken
-#    for T-shirts, pullovers and coats, the classes that look alike at 28 × 28.
+# 2. Take every second row and column of the output: `y_hand[::2, ::2]` equals the output of
+#    a Keras `Conv2D` with `strides=2` and the same weights.
+# 3. Count each (true class, predicted class) pair of `y_test[:n]` and `pred` in a 10 × 10
+#    confusion matrix: the largest confusions involve shirts, taken for T-shirts, pullovers
+#    and coats, the classes that look alike at 28 × 28.
 # </details>
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+# 1. The parameters of Conv2D(64, 3) on an RGB image
+layer = keras.layers.Conv2D(64, 3)
+layer.build((None, 28, 28, 3))
+print("Conv2D(64, 3) on RGB:", layer.count_params(), "parameters")
+assert layer.count_params() == 3 * 3 * 3 * 64 + 64 == 1792
+
+# 2. Stride 2 keeps every second row and column of the stride-1 output
+strided = keras.layers.Conv2D(64, 3, strides=2)
+strided.build(x.shape)
+strided.set_weights([kernels, bias])
+y_strided = strided(x).numpy()[0]
+err_strided = np.abs(y_hand[::2, ::2] - y_strided).max()
+print(f"y_hand[::2, ::2] vs Conv2D(64, 3, strides=2): largest difference {err_strided:.2e}")
+assert y_strided.shape == y_hand[::2, ::2].shape and err_strided < 1e-4
+
+# 3. The confusion matrix: rows are the true classes, columns the predictions
+confusion = np.bincount(y_test[:n].astype(int) * 10 + pred, minlength=100).reshape(10, 10)
+wrong = confusion - np.diag(np.diag(confusion))
+names = data.fashion.CLASS_NAMES
+shirt = names.index("Shirt")
+for k in np.argsort(wrong, axis=None)[::-1][:5]:
+    t, p = np.unravel_index(k, wrong.shape)
+    print(f"{names[t]:>12s} taken for {names[p]:<12s} {wrong[t, p]:4d} times")
+shirt_top3 = [names[k] for k in np.argsort(wrong[shirt])[::-1][:3]]
+print("shirts are taken most often for", shirt_top3)
+t, p = np.unravel_index(np.argmax(wrong), wrong.shape)
+assert shirt in (t, p)  # the largest confusion involves shirts (measured: T-shirt/top <-> Shirt)
+alike = {"T-shirt/top", "Pullover", "Coat"}
+assert shirt_top3[0] in alike and len(alike & set(shirt_top3)) >= 2

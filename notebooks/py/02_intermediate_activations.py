@@ -336,25 +336,72 @@ print(f"dead channels in the deepest layer {n_dead[-1]:.3f} (asserted > 0.3)")
 #
 # <details><summary>Solutions</summary>
 #
-# 1. `features.activations(model, image, ["conv1", "conv1_relu"])`, then
-#    `fplot.plot_channels` on both: the ReLU sets every negative value to 0, so half-planes of
-#    an edge detector (the "wrong" side of the edge) disappear; `conv1` itself has no zeros.
-# 2. `a = features.activations(model, np.zeros((28, 28, 1)), conv_layers)` and
-#    `{n: features.dead_channels(v[0]).mean() for n, v in a.items()}`: on a blank image each
-#    `conv1` channel is a constant (its bias after batch norm), so it is dead everywhere or
-#    alive everywhere: about a third of `conv1` dies, but deeper layers (padding makes the
-#    borders differ) keep almost all channels alive, and noise keeps nearly all alive too.
-#    Dead channels are rarer in this small batch-normalized network than the claim suggests.
-# 3. ```python
-#    sel = lambda c: (x_test[y_test == c][:50] / 255.0)[..., None].astype("float32")
-#    a = features.activations(model, np.concatenate([sel(1), sel(5)]), ["conv4_relu"])
-#    m = a["conv4_relu"].mean(axis=(1, 2))
-#    k = int(np.argmax(np.abs(m[:50].mean(0) - m[50:].mean(0))))
-#    ```
-#    then `channel_explorer(model, sel(1)[0], ["conv4_relu"]).set(channel=k)` (and for a
-#    sandal).
+# The hidden code cell below (click it to open) runs solutions 1-4 and checks their answers.
+#
+# 1. Take the activations of `conv1` and `conv1_relu` with `features.activations` and draw
+#    both with `fplot.plot_channels`: `conv1` is negative on the "wrong" side of its edges
+#    (about two thirds of its values where the image is not blank; it is exactly 0 on blank
+#    background, as the layer has no bias). Batch norm shifts the values and the ReLU sets every
+#    negative one to 0 (about half of `conv1_relu` is 0), so half-planes of an edge detector
+#    disappear.
+# 2. On a blank image each `conv1` channel is a constant (its batch-norm shift, as the
+#    convolution of zeros is 0), so it is dead everywhere or alive everywhere: about a third
+#    of `conv1` dies (38 % here), but deeper layers (padding makes the borders differ) keep
+#    most channels alive (at most about a tenth dead), and noise does the same. Dead channels
+#    are rarer in this small batch-normalized network than the claim suggests.
+# 3. Average each `conv4_relu` channel over 50 trousers and over 50 sandals and take the
+#    channel with the largest difference (channel 102 in our run: a difference of 2.0, the
+#    median channel's is 0.35); show it in `channel_explorer` for a trouser and for a sandal.
 # 4. Shrinking averages away the fine detail; the best a 7 × 7 map can do is correlate with a
-#    blurred input, and the blurred and the sharp input differ. Compare layers of the same
-#    size, or compute the correlation with the resized input instead.
+#    blurred input, and the blurred and the sharp input differ: even the perfect copy (the
+#    image averaged down to 7 × 7) reaches an `input corr` of only 0.84 (0.95 at 14 × 14). Compare layers of the
+#    same size, or compute the correlation with the resized input instead.
 #
 # </details>
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+# 1. What the ReLU removes: the negative values of the (batch-normalized) maps
+pre = features.activations(model, image, ["conv1", "conv1_bn", "conv1_relu"])
+fplot.plot_channels(pre["conv1"][0], max_channels=16, layer="conv1 (before BN and ReLU)")
+fplot.plot_channels(pre["conv1_relu"][0], max_channels=16, layer="conv1_relu")
+on_garment = np.abs(pre["conv1"][0]).max(axis=-1) > 0  # conv1 has no bias: 0 on blank areas
+for k in ("conv1", "conv1_bn", "conv1_relu"):
+    v = pre[k][0]
+    print(f"{k:>10}: negative {np.mean(v < 0):.1%}, exactly zero {np.mean(v == 0):.1%}, "
+          f"negative where the 3 x 3 neighbourhood is not blank {np.mean(v[on_garment] < 0):.1%}")
+assert np.mean(pre["conv1"][0][on_garment] < 0) > 0.3  # conv1 has its negative side...
+assert pre["conv1_relu"].min() >= 0 and np.mean(pre["conv1_relu"] == 0) > 0.3  # ...ReLU cuts it
+
+# 2. Dead channels on a blank image and on noise
+blank = np.zeros((28, 28, 1), "float32")
+noise = np.random.default_rng(0).uniform(0, 1, (28, 28, 1)).astype("float32")
+dead_on = {}
+for what, img in [("blank", blank), ("noise", noise)]:
+    a = features.activations(model, img, conv_layers)
+    dead_on[what] = {n: float(features.dead_channels(v[0]).mean()) for n, v in a.items()}
+    print(what, {n: f"{d:.0%}" for n, d in dead_on[what].items()})
+assert 0.15 < dead_on["blank"]["conv1_relu"] < 0.6
+assert max(dead_on["blank"][n] for n in conv_layers[1:]) < 0.25
+assert max(dead_on["noise"].values()) < 0.25
+
+# 3. The conv4_relu channel that tells trousers (1) from sandals (5)
+def sel(c):
+    return (x_test[y_test == c][:50] / 255.0)[..., None].astype("float32")
+
+
+m = features.activations(model, np.concatenate([sel(1), sel(5)]), ["conv4_relu"])
+m = m["conv4_relu"].mean(axis=(1, 2))
+diff = np.abs(m[:50].mean(0) - m[50:].mean(0))
+k = int(np.argmax(diff))
+print(f"channel {k}: mean difference {diff[k]:.2f}, median over channels {np.median(diff):.2f}")
+assert diff[k] > 3 * np.median(diff)
+trouser_view = channel_explorer(model, sel(1)[0], ["conv4_relu"]).set(channel=k)
+sandal_view = channel_explorer(model, sel(5)[0], ["conv4_relu"]).set(channel=k)
+
+# 4. The ceiling of `input corr` at 7 x 7: the image itself, averaged down to 7 x 7
+copy7 = image.reshape(7, 4, 7, 4, 1).mean(axis=(1, 3))
+copy14 = image.reshape(14, 2, 14, 2, 1).mean(axis=(1, 3))
+ceiling7, ceiling14 = features.input_correlation(copy7, image), features.input_correlation(
+    copy14, image)
+print(f"input corr of a perfect copy: 7 x 7 {ceiling7:.2f}, 14 x 14 {ceiling14:.2f}")
+assert ceiling7 < 0.95 and ceiling7 < ceiling14
