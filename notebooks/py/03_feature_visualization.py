@@ -458,9 +458,12 @@ assert c.cached and a.shown.data == c.shown.data and a.shown.data != b.shown.dat
 # 2. Visualize the same channels twice, once with the transforms off
 #    (`features.Transforms.none` as `transforms`: Fourier parameterization, no transforms) and
 #    once with `param=features.NAIVE` (pixels, with transforms), and compare their
-#    `features.high_frequency_share`: the parameterization removes most of the speckle (0.41 with it alone, 0.57 with the
-#    transforms alone, 0.80 with neither); the transforms make the patterns robust (they keep
-#    0.98 of their response after a 2 px shift, 0.80 without). `natural_ratio` does not rank
+#    `features.high_frequency_share`: each ingredient alone removes part of the speckle (0.80
+#    with neither), but which removes more depends on the training (0.41 with the
+#    parameterization alone and 0.57 with the transforms alone for our default model; 0.53 and
+#    0.40 for one trained with another seed); only the two together get down to 0.21-0.27. The
+#    transforms make the patterns robust (they keep 0.98 of their response after a 2 px shift,
+#    0.74-0.80 without). `natural_ratio` does not rank
 #    readability: in our run the transforms alone drive the channel hardest (about 280 times
 #    its mean on real images, the combination 13), with pictures that are still speckled.
 #    Together the two give the readable pictures.
@@ -503,7 +506,9 @@ for name, vis in [("neither (naive)", naive), ("Fourier only", fourier_only),
           f"kept after a 2 px shift {rob:.2f}")
 hf_fourier = np.median(features.high_frequency_share(fourier_only.images))
 hf_transforms = np.median(features.high_frequency_share(transforms_only.images))
-assert hf_fourier < hf_transforms - 0.05  # the parameterization removes more speckle
+# Which ingredient alone removes more speckle changed with the training seed: not asserted.
+assert max(hf_fourier, hf_transforms) < hf_naive - 0.15  # each alone removes some (0.2-0.4)
+assert hf_lucid < min(hf_fourier, hf_transforms) - 0.05  # together the least (by 0.13-0.20)
 assert robust["transforms only"] > robust["Fourier only"] + 0.05  # the transforms: robustness
 
 # 3. The response matrix of conv4_relu against that of conv3_relu (section 3)
