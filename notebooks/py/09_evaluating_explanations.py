@@ -574,12 +574,14 @@ plt.show()
 #    at contrast edges). CAM maps are smooth bumps centred on the object, so their maximum is
 #    inside anyway (CAM and Grad-CAM 0.88 strictly; occlusion, too, gains no more than they do).
 # 3. `metrics.cascading_randomization` with `layers=["logits"]` and the options of section 5.
-#    Every method changes, Grad-CAM the most (rank correlation with its original map 0.13 in
-#    our run): its map is the feature maps weighted by the gradient of the class score, that
-#    is, by the classifier's weights of the explained class. The others keep much of their
-#    map, because the layers below, which make its spatial pattern, are unchanged: saliency
-#    0.70, SmoothGrad 0.66, CAM 0.58, SHAP 0.55, Integrated Gradients 0.47, Grad-CAM++ even
-#    0.94 (5 images: rough numbers).
+#    Every method changes; the most, Grad-CAM or occlusion, depending on the training (rank
+#    correlation with the original map: Grad-CAM 0.13 for our default model; 0.44 for one
+#    trained with another seed, where occlusion, 0.28, changed most). Grad-CAM's map is the
+#    feature maps weighted by the gradient of the class score, that is, by the classifier's
+#    weights of the explained class; occlusion reads the class score itself. The others keep
+#    much of their map, because the layers below, which make its spatial pattern, are
+#    unchanged: saliency 0.70-0.75, SHAP 0.55-0.59, Integrated Gradients 0.47-0.57, Grad-CAM++
+#    even 0.93-0.94 (5 images: rough numbers).
 # 4. The share of attribution in the watermark (or the pointing game with the watermark as the
 #    region) for the gradient methods: many times the chance level for the watermark model (in
 #    our run 9 times for saliency, 34 for Integrated Gradients, 73 for SHAP; SmoothGrad's
@@ -611,8 +613,11 @@ logits_only = metrics.cascading_randomization(model, x[:N_SANITY], METHODS, y[:N
 rho_logits = {k: logits_only.final(k) for k in METHODS}
 print("rank correlation with the original map, classifier random:",
       {k: round(v, 2) for k, v in rho_logits.items()})
-assert min(rho_logits, key=rho_logits.get) == "gradcam" and rho_logits["gradcam"] < 0.4
-assert rho_logits["saliency"] > rho_logits["gradcam"] + 0.2
+# Measured over two trainings (default, seed 1): the lowest is Grad-CAM (0.13) or occlusion
+# (0.28), saliency stays 0.31-0.57 above Grad-CAM, Grad-CAM++ at 0.93-0.94.
+assert min(rho_logits, key=rho_logits.get) in {"gradcam", "occlusion"}
+assert min(rho_logits.values()) < 0.5 and rho_logits["gradcam_plus_plus"] > 0.8
+assert rho_logits["saliency"] > rho_logits["gradcam"] + 0.15
 
 # 4. The score that warns about the watermark model: its share of attribution in the watermark
 watermark_chance = metrics.chance_level(wm_mask).mean()
