@@ -160,6 +160,13 @@ plotting.show_maps(images, maps, model=tuned, display_images=photos_b[pick] / 25
 plt.show()
 
 # %% [markdown]
+# **What to notice.** Read the rows against each other. At 96 px the CAM methods have 3 × 3
+# cells: they can only say "the upper half" or "the left side". Occlusion, Integrated
+# Gradients and SHAP point at parts of the garment: a sleeve, a collar, a sole. For the wrong
+# prediction, ask whether its evidence sits on a part that the two classes share; that is
+# where the base's ImageNet features and ten labels per class run out.
+
+# %% [markdown]
 # ## 5. What does it really look at? Check it with a number
 #
 # A claim such as "it looks at the collar and the sleeves" is a hypothesis; the course's
@@ -174,6 +181,12 @@ faithful = metrics.deletion(tuned, ev, occ_maps)
 random_order = metrics.deletion(tuned, ev, metrics.random_maps(occ_maps.shape, seed=0))
 print(f"deletion AUC, occlusion order {np.mean(faithful.auc):.3f} "
       f"vs random order {np.mean(random_order.auc):.3f} (lower = more faithful)")
+
+# %% [markdown]
+# **How to read it.** A faithful map ranks first the pixels the model's score depends on, so
+# its area is lower than the random order's; how much lower measures how faithful it is
+# (notebook 09). Compare the two numbers printed above, then try Grad-CAM's 3 × 3 map in
+# place of occlusion's.
 
 # %% [markdown]
 # ## 6. With the real data: Food-101 and cats vs dogs
