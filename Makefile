@@ -11,7 +11,7 @@ export COURSE_OFFLINE
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: venv course notebooks slides test unit lint benchmarks fetch clean
+.PHONY: venv course notebooks slides test doctest unit lint benchmarks fetch clean
 
 venv: $(STAMP)
 
@@ -31,10 +31,18 @@ course: venv
 slides: venv
 	$(BIN)/python -m course_utils slides --out slides
 
-## Run every test: unit tests, lint, and the notebooks under nbval (short CI-sized runs).
+## Run every test: lint, every docstring example of course_utils, unit tests, and the notebooks
+## under nbval (short CI-sized runs).
 test: venv
 	$(BIN)/ruff check course_utils tests benchmarks tools
+	$(MAKE) --no-print-directory doctest
 	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
+
+## The docstring examples are a contract: each runs offline on a tiny model, in seconds. A
+## separate invocation, so that --doctest-modules never imports the tests or the lessons' .py
+## twins in notebooks/py (importing one would run the whole lesson).
+doctest: venv
+	COURSE_OFFLINE=1 MPLBACKEND=Agg $(BIN)/pytest --doctest-modules -p no:cacheprovider course_utils
 
 unit: venv
 	COURSE_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests
