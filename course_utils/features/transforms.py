@@ -62,12 +62,6 @@ class Transforms:
         return cls()
 
     @classmethod
-    def distill(cls) -> Transforms:
-        """Distill's settings: pad 16, jitter 16 then 8 (shifts up to +-12), scale 0.95-1.05,
-        rotate +-5."""
-        return cls(pad=16, jitter=12, scales=(1.0, 0.975, 1.025, 0.95, 1.05), angle=5)
-
-    @classmethod
     def none(cls) -> Transforms:
         """No transformation (plain gradient ascent)."""
         return cls(pad=0, jitter=0, scales=(1.0,), angle=0)

@@ -107,9 +107,3 @@ def check_pairs(a: np.ndarray, b: np.ndarray, what: str = "maps") -> None:
     if a.shape != b.shape:
         raise ValueError(f"Cannot compare {what} of shapes {a.shape} and {b.shape}.")
 
-
-def check_fraction(value, name: str) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {value}.")
-    return value

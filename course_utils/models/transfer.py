@@ -113,27 +113,23 @@ def transfer_model(base: keras.Model, n_classes: int, class_names: list[str] | N
     ))
 
 
-def feature_base(model: keras.Model, layer: str, name: str = "base",
-                 input_size: int | None = None) -> keras.Model:
+def feature_base(model: keras.Model, layer: str, name: str = "base") -> keras.Model:
     """The part of a Functional ``model`` from its input up to ``layer``, as its own model
     (sharing weights), to serve as the base of :func:`transfer_model`.
 
-    With ``input_size``, the base takes ``(input_size, input_size, 3)`` images instead (a copy
-    of the layers, with the same names and weights; convolutions work at any size).
+    For a pretrained ImageNet base at another input size, use :func:`backbone`.
 
     Examples
     --------
-    >>> from course_utils import models
-    >>> lite0 = models.load("efficientnet_lite0")
-    >>> feature_base(lite0, "top_activation", input_size=96).output.shape
-    (None, 3, 3, 1280)
+    >>> import keras
+    >>> inp = keras.Input((32, 32, 3))
+    >>> conv = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+    >>> model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(conv))
+    >>> base = feature_base(model, "conv")
+    >>> base.output.shape, base.get_layer("conv") is model.get_layer("conv")
+    ((None, 30, 30, 4), True)
     """
     base = keras.Model(model.input, model.get_layer(layer).output, name=name)
-    if input_size is not None and tuple(base.input.shape[1:3]) != (input_size, input_size):
-        resized = keras.models.clone_model(
-            base, input_tensors=keras.Input((input_size, input_size, base.input.shape[-1])))
-        resized.set_weights(base.get_weights())
-        base = keras.Model(resized.input, resized.output, name=name)
     register(base, info(model))
     return base
 
