@@ -5,8 +5,8 @@ In inference mode a batch norm is an affine map per channel,
 ``y = (x - mean) * gamma / sqrt(var + eps) + beta``, so it can be folded into the convolution
 before it: multiply the kernel's output channels by ``s = gamma / sqrt(var + eps)`` and add
 ``beta - mean * s`` (plus ``bias * s``) as the bias. The result is the same function with one
-pass over each activation tensor fewer, forward and backward (MobileNetV2 at 224 px on 2 CPU
-cores: about 20% less time per forward+backward pass; see ``benchmarks/attribution.py``).
+pass over each activation tensor fewer, forward and backward (the time it saves is measured
+by ``benchmarks/attribution.py``; the numbers are in README, "Speed, measured").
 
 The folded weights are computed *inside* the traced graph from the layers' variables, so a
 compiled function stays correct when the weights change (the sanity checks randomize them).

@@ -533,8 +533,8 @@ def unfolded() -> Iterator[None]:
     tracing graphs for small batches, where folding costs more than it saves.
 
     With TensorFlow's oneDNN kernels a folded convolution's kernel is a computed tensor, which
-    oneDNN reorders on every call: MobileNetV2 at 224 px, median ms per image folded / unfolded,
-    forward 46 / 24 (1 image) and 9.6 / 14.3 (8 images), forward+backward 71 / 42 and 20 / 25.
+    oneDNN reorders on every call: for one image that costs more than folding saves (measured
+    in README, "Speed, measured": batch norms folded).
     """
     before = getattr(_UNFOLDED, "on", False)
     _UNFOLDED.on = True
