@@ -40,7 +40,7 @@ def _cases(quick: bool):
          lambda: widgets.smoothgrad_explorer(shapes, img, cls, max_samples=50),
          [{"noise_level": v, "n_samples": n} for v, n in
           ((0.05, 10), (0.1, 20), (0.2, 30), (0.25, 40), (0.3, 50))]),
-        ("shapes 64px", "ig",
+        ("shapes 64px", "integrated_gradients",
          lambda: widgets.ig_explorer(shapes, img, cls),
          [{"steps": s, "baseline": b} for s, b in
           ((8, "black"), (16, "grey"), (32, "white"), (64, "mean"), (128, "black"))]),
@@ -113,7 +113,7 @@ def main(argv=None) -> None:
     for label, name, make, settings in _cases(args.quick):
         created, unc, red, cac = _time_case(make, settings, args.repeats)
         rows.append((label, name, created, unc, red, cac))
-        print(f"{label:>18} {name:>10}: first view {created:6.2f} s, uncached {unc:6.3f} s, "
+        print(f"{label:>18} {name:>20}: first view {created:6.2f} s, uncached {unc:6.3f} s, "
               f"redraw {red:6.3f} s, cached view {cac:6.3f} s", flush=True)
     lines = [
         "Explorer update times (median seconds per slider move, driven through Explorer.set)",
@@ -124,12 +124,12 @@ def main(argv=None) -> None:
         f"target for cached views: {TARGET_SECONDS} s. uncached = compute + draw; redraw = "
         "result cached (e.g. after warm()), view drawn anew; cached view = shown before",
         "",
-        f"{'model':>18} {'explorer':>10} {'first view':>10} {'uncached':>9} {'redraw':>8} "
+        f"{'model':>18} {'explorer':>20} {'first view':>10} {'uncached':>9} {'redraw':>8} "
         f"{'cached view':>11} {'redraw < target':>15}",
     ]
     for label, name, created, unc, red, cac in rows:
         ok = "ok" if red < TARGET_SECONDS else "MISSED"
-        lines.append(f"{label:>18} {name:>10} {created:10.2f} {unc:9.3f} {red:8.3f} "
+        lines.append(f"{label:>18} {name:>20} {created:10.2f} {unc:9.3f} {red:8.3f} "
                      f"{cac:11.4f} {ok:>15}")
     text = "\n".join(lines) + "\n"
     print()

@@ -33,6 +33,10 @@ def png(update) -> bytes:
 # ------------------------------------------------------------------ the shared plumbing
 
 
+def test_explorers_are_keyed_by_the_method_names_of_attribution():
+    assert set(widgets.ATTRIBUTION_EXPLORERS) <= set(attribution.METHODS)
+
+
 def test_lru_cache_evicts_the_least_recently_used():
     c = LRUCache(maxsize=2)
     c.get_or_compute("a", lambda: 1)

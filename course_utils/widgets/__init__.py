@@ -10,7 +10,7 @@ Examples
 --------
 >>> from course_utils import widgets
 >>> sorted(widgets.ATTRIBUTION_EXPLORERS)[:2]
-['gradcam', 'ig']
+['gradcam', 'integrated_gradients']
 """
 
 from course_utils.widgets._base import Explorer, LRUCache, Update, control_values
@@ -24,9 +24,10 @@ from course_utils.widgets.attribution import (
 )
 from course_utils.widgets.features import channel_explorer, visualization_explorer  # noqa: F401
 
+#: The explorer of each attribution method, keyed by its name in ``attribution.METHODS``.
 ATTRIBUTION_EXPLORERS = {
     "smoothgrad": smoothgrad_explorer,
-    "ig": ig_explorer,
+    "integrated_gradients": ig_explorer,
     "occlusion": occlusion_explorer,
     "lime": lime_explorer,
     "gradcam": gradcam_explorer,
