@@ -57,7 +57,12 @@ def install_assets(out_dir: str | Path, folders: tuple[str, ...] = ASSET_FOLDERS
 
     Examples
     --------
-    >>> install_assets(tempfile.mkdtemp())  # doctest: +SKIP
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> out = install_assets(tmp.name, folders=("vendor",))
+    >>> sorted(p.name for p in out.iterdir())
+    ['vendor']
+    >>> tmp.cleanup()
     """
     out_dir = Path(out_dir)
     missing = [f for f in ASSET_FOLDERS if not (ASSETS_DIR / f).is_dir()]
@@ -114,7 +119,10 @@ def export(nb, kind: str = "slides", prefix: str = "") -> str:
 
     Examples
     --------
-    >>> html = export(nbformat.v4.new_notebook())  # doctest: +SKIP
+    >>> import nbformat
+    >>> html = export(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Hi")]))
+    >>> remote_references(html), "reveal.js/dist/reveal.js" in html
+    ([], True)
     """
     nb = nb.copy()
     nb.metadata = {k: v for k, v in nb.metadata.items() if k != "widgets"}
@@ -222,8 +230,9 @@ def lessons(notebooks=None) -> list[Path]:
 
     Examples
     --------
-    >>> lessons(["notebooks/01_cnn_recap.ipynb"])  # doctest: +SKIP
-    [PosixPath('notebooks/01_cnn_recap.ipynb')]
+    >>> lesson = ASSETS_DIR.parent / "notebooks" / "01_cnn_recap.ipynb"
+    >>> lessons([lesson]) == [lesson]
+    True
     """
     if notebooks:
         return _existing(notebooks)
@@ -254,8 +263,13 @@ def build_all(notebooks, out_dir: str | Path) -> list[Path]:
 
     Examples
     --------
-    >>> build_all(["notebooks/01_cnn_recap.ipynb"], "slides")  # doctest: +SKIP
-    [PosixPath('slides/01_cnn_recap.slides.html')]
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> decks = build_all([ASSETS_DIR.parent / "notebooks" / "01_cnn_recap.ipynb"], tmp.name)
+    slides: ...01_cnn_recap.ipynb -> ...01_cnn_recap.slides.html
+    >>> [deck.name for deck in decks]
+    ['01_cnn_recap.slides.html']
+    >>> tmp.cleanup()
     """
     import nbformat
 

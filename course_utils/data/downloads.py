@@ -42,7 +42,15 @@ def download(
 
     Examples
     --------
-    >>> download("https://example.org/x.tar.gz", "data/x.tar.gz")  # doctest: +SKIP
+    A file already at ``target`` is returned as it is, with no network:
+
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> target = Path(tmp.name, "x.tar.gz")
+    >>> _ = target.write_bytes(b"fetched earlier")
+    >>> download("https://example.org/x.tar.gz", target) == target
+    True
+    >>> tmp.cleanup()
     """
     target = Path(target)
     if target.is_file():

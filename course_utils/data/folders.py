@@ -139,9 +139,22 @@ def food101_folder(root: str | Path, classes: Sequence[str] = FOOD_CLASSES,
 
     Examples
     --------
-    >>> ds = food101_folder("data/food-101", split="test")  # doctest: +SKIP
-    >>> len(ds), ds.class_names  # doctest: +SKIP
-    (750, ('apple_pie', 'pizza', 'omelette'))
+    A miniature folder with the layout of ``food-101.tar.gz``:
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> root = Path(tmp.name, "food-101")
+    >>> for dish in ("apple_pie", "pizza", "omelette", "sushi"):
+    ...     (root / "images" / dish).mkdir(parents=True)
+    ...     Image.new("RGB", (16, 16)).save(root / "images" / dish / "1.jpg")
+    >>> (root / "meta").mkdir()
+    >>> listing = ["apple_pie/1", "pizza/1", "omelette/1", "sushi/1"]  # <class>/<id> per line
+    >>> _ = (root / "meta" / "test.txt").write_text("\\n".join(listing))
+    >>> ds = food101_folder(root, split="test")
+    >>> len(ds), ds.class_names, ds.labels.tolist()
+    (3, ('apple_pie', 'pizza', 'omelette'), [0, 1, 2])
+    >>> tmp.cleanup()
     """
     _check_split(split)
     root = Path(root)
@@ -246,9 +259,21 @@ def cats_vs_dogs_folder(root: str | Path, split: str = "train",
 
     Examples
     --------
-    >>> ds = cats_vs_dogs_folder("data/PetImages")  # doctest: +SKIP
-    >>> len(ds.skipped)  # doctest: +SKIP
-    1578
+    A miniature ``PetImages`` folder, with one file cut short as in Microsoft's archive:
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> for pet in ("Cat", "Dog"):
+    ...     Path(tmp.name, pet).mkdir()
+    ...     for i in range(5):
+    ...         Image.new("RGB", (16, 16)).save(Path(tmp.name, pet, f"{i}.jpg"))
+    >>> _ = Path(tmp.name, "Cat", "5.jpg").write_bytes(b"cut short")
+    >>> train, test = cats_vs_dogs_folder(tmp.name), cats_vs_dogs_folder(tmp.name, "test")
+    cats_vs_dogs: skipped 1 corrupt or non-JPEG files in ...: Cat/5.jpg
+    >>> len(train) + len(test), len(train.skipped) + len(test.skipped), train.class_names
+    (10, 1, ('cat', 'dog'))
+    >>> tmp.cleanup()
     """
     _check_split(split)
     root = Path(root)
