@@ -129,7 +129,8 @@ def check() -> dict:
         "numpy": np.__version__,
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "onednn_cpu_kernels": config.onednn_enabled(),
-        "COURSE_OFFLINE": config.offline(),
+        "COURSE_OFFLINE": config.offline(),  # True: nothing is downloaded
+        "offline_mode": config.offline_mode(),  # "on", "auto" or "off"
         "data_dir": str(config.data_dir()),
         "imagenet_weights_cached": {n: models.weights_cached(n) for n in models.SPECS},
         "imagenet_notop_weights_cached": {  # the bases the capstone fine-tunes

@@ -14,6 +14,8 @@ def test_check_reports_versions_devices_and_caches():
     assert isinstance(report["gpus"], list)
     assert report["efficientnet_lite0_package"][0].isdigit()  # a version: installed
     assert isinstance(report["efficientnet_lite0_converted"], bool)
+    assert report["offline_mode"] in ("on", "auto", "off")
+    assert report["COURSE_OFFLINE"] is (report["offline_mode"] == "on")
 
 
 def test_fetch_rejects_unknown_names_and_lists_the_valid_ones():

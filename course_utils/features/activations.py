@@ -52,7 +52,16 @@ def _names(layers, paths) -> list[str]:
 
 
 def default_layers(model: keras.Model) -> list[str]:
-    """Names of every layer with a spatial output ``(N, H, W, C)``, in forward order."""
+    """Names of every layer with a spatial output ``(N, H, W, C)``, in forward order (nested
+    ones as ``"outer/inner"``): the layers :func:`activations` reads when given none.
+
+    Examples
+    --------
+    >>> m = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3, name="c"),
+    ...                       keras.layers.GlobalAveragePooling2D(name="gap")])
+    >>> default_layers(m)
+    ['c']
+    """
     return [path_name(p) for p in spatial_layers(model)]
 
 
