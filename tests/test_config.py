@@ -1,7 +1,11 @@
 """``COURSE_OFFLINE`` is read in one place, :func:`course_utils.config.offline_mode`."""
 
+import re
+from pathlib import Path
+
 import pytest
 
+import course_utils
 from course_utils import config
 from course_utils.data import downloads as dl
 
@@ -51,3 +55,13 @@ def test_a_download_with_an_invalid_value_fails_before_touching_the_network(tmp_
         dl.download("http://example.invalid/a", tmp_path / "a",
                     opener=lambda url: opened.append(url))
     assert opened == [] and list(tmp_path.iterdir()) == []
+
+
+def test_only_config_reads_the_variable():
+    """Every other module asks config.offline() / offline_mode(): one parser, one error."""
+    package = Path(course_utils.__file__).parent
+    reads = re.compile(r"""(environ|getenv)\W{1,8}(get\W{1,3})?["']COURSE_OFFLINE""")
+    readers = [str(p.relative_to(package)) for p in sorted(package.rglob("*.py"))
+               if p.name != "config.py" and reads.search(p.read_text())]
+    assert readers == []
+    assert reads.search((package / "config.py").read_text())
