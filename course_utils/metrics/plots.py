@@ -8,8 +8,9 @@
 - :func:`score_spread`: the spread of per-image scores, one box per method, one panel per score;
 - :func:`agreement`: the method-by-method agreement matrix.
 
-A figure made from a stand-in (or a network shown in place of another) takes its label,
-``info(model).label``, as ``label=`` and shows it (``course_utils.plotting.model_label``).
+Every figure takes ``label=``: the label of the model the numbers come from,
+``info(model).label`` (a stand-in's warning, or which network stands for which), shown under
+the figure by ``course_utils.plotting.model_label``.
 
 Examples
 --------
@@ -50,6 +51,13 @@ def _fig_of(ax, figsize):
     return ax
 
 
+def _finish(fig, label: str):
+    """Lay ``fig`` out, leaving room for the model's label under it, and write the label."""
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    model_label(fig, label)
+    return fig
+
+
 def curves(
     fractions,
     values: Mapping[str, np.ndarray],
@@ -76,7 +84,7 @@ def curves(
 
     Returns
     -------
-    The matplotlib ``Axes``.
+    The ``Axes`` with one line per method.
 
     Examples
     --------
@@ -125,12 +133,10 @@ def deletion_insertion(
         ``metrics.insertion`` (their mean curve is drawn), or ``{method: (fractions, curve)}``.
     reference
         The yardstick ranking (drawn thick and dashed), e.g. ``"random"``.
-    label
-        The model's label (``info(model).label``), shown under the figure.
 
     Returns
     -------
-    The matplotlib ``Figure``.
+    The ``Figure``: deletion on the left, insertion on the right.
 
     Examples
     --------
@@ -156,8 +162,7 @@ def deletion_insertion(
                reference=reference, xlabel=f"fraction of pixels {verb}",
                title=f"{kind} ({better} = better)", legend=False)
     axes[0, -1].legend(fontsize=7, loc="lower right" if insertion is not None else "best")
-    model_label(fig, label)
-    return fig
+    return _finish(fig, label)
 
 
 def _mean(values) -> float:
@@ -184,12 +189,10 @@ def pointing_bars(
         name the same methods.
     chance
         The chance level, drawn as a dashed line.
-    label
-        The model's label (``info(model).label``), shown under the figure.
 
     Returns
     -------
-    The matplotlib ``Axes``.
+    The ``Axes`` of the bars.
 
     Examples
     --------
@@ -215,8 +218,7 @@ def pointing_bars(
     ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel=ylabel, title=title, ylim=(0, 1.05))
     ax.legend(fontsize=7, loc="lower right")
-    ax.figure.tight_layout(rect=(0, 0.04, 1, 1))
-    model_label(ax.figure, label)
+    _finish(ax.figure, label)
     return ax
 
 
@@ -241,12 +243,10 @@ def sanity_curves(
         ``S`` tick labels (the original model, then the layers randomized so far).
     threshold
         A method above it once every layer is random fails the check (dashed line).
-    label
-        The model's label (``info(model).label``), shown under the figure.
 
     Returns
     -------
-    The matplotlib ``Axes``.
+    The ``Axes`` with one curve per method.
 
     Examples
     --------
@@ -268,8 +268,7 @@ def sanity_curves(
     ax.set_xticks(depth, stages, rotation=30)
     ax.set(ylabel=ylabel, ylim=(-0.2, 1.05), title=title)
     ax.legend(fontsize=7, ncol=2 if len(data) > 5 else 1)
-    ax.figure.tight_layout(rect=(0, 0.04, 1, 1))
-    model_label(ax.figure, label)
+    _finish(ax.figure, label)
     return ax
 
 
@@ -291,12 +290,10 @@ def score_spread(
         a method's row, empty where the panel has no scores for it.
     lines
         ``{panel title: x}``: a dashed vertical line (e.g. the sanity threshold).
-    label
-        The model's label (``info(model).label``), shown under the figure.
 
     Returns
     -------
-    The matplotlib ``Figure``.
+    The ``Figure``, one panel per score.
 
     Examples
     --------
@@ -326,9 +323,7 @@ def score_spread(
             ax.axvline(lines[title], color="black", ls="--", lw=1)
     axes[0, 0].set_yticks(list(row.values()), list(row))
     axes[0, 0].set_ylim(len(row) + 0.5, 0.5)  # the first method on top
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    model_label(fig, label)
-    return fig
+    return _finish(fig, label)
 
 
 def agreement(names: Sequence[str], matrix, *, ax=None, label: str = ""):
@@ -340,12 +335,10 @@ def agreement(names: Sequence[str], matrix, *, ax=None, label: str = ""):
         The methods, in the order of the matrix's rows.
     matrix
         ``(M, M)`` mean rank correlations in ``[-1, 1]``.
-    label
-        The model's label (``info(model).label``), shown under the figure.
 
     Returns
     -------
-    The matplotlib ``Axes``.
+    The ``Axes`` of the matrix.
 
     Examples
     --------
@@ -366,5 +359,5 @@ def agreement(names: Sequence[str], matrix, *, ax=None, label: str = ""):
         for j in range(len(names)):
             ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=7)
     ax.figure.colorbar(im, ax=ax, label="mean rank correlation")
-    model_label(ax.figure, label)
+    _finish(ax.figure, label)
     return ax
