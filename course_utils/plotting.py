@@ -1,11 +1,18 @@
-"""Show attribution maps: overlays on the image and a grid of methods side by side.
+"""The display layer: show attribution maps (overlays, a grid of methods, free-form panels)
+and the three pieces every figure of the course shares.
+
+- :func:`model_label`: the one way a figure shows ``info(model).label`` (the stand-in warning,
+  or which network stands for which);
+- :func:`show_image` (with :func:`image_kwargs`): the one way an image, grey or RGB, is drawn;
+- :func:`outline`: a region (an object mask, a watermark) drawn as a contour.
 
 Computing and showing are separate: ``course_utils.attribution`` returns raw, unnormalized maps;
 this module normalizes them for display only (percentile clipping, then a sequential colormap
 for non-negative maps and a diverging one, centred on zero, for signed maps). Images are shown
 in pixel space: pass ``display_images``, or pass ``model`` and the model's preprocessing is
-undone (``course_utils.models.info(model)``). A figure made from a random-weight stand-in model
-carries the model's label on screen.
+undone (``course_utils.models.info(model)``). Figures of the metrics are in
+``course_utils.metrics.plots``, of the feature lessons in ``course_utils.features.plotting``;
+the explorers redraw one persistent ``course_utils.widgets._draw.Canvas``.
 
 Examples
 --------
@@ -197,11 +204,20 @@ def show_image(ax, img, *, mask=None, mask_color: str = "yellow", title: str | N
 
 
 def outline(ax, mask, color: str = "yellow", linewidth: float = 1.0) -> None:
-    """Draw the outline of a boolean ``mask`` ``(H, W)`` on ``ax`` (over what it shows)."""
+    """Draw the outline of a boolean ``mask`` ``(H, W)`` on ``ax`` (over what it shows); an
+    empty or full mask has no outline and draws nothing.
+
+    Examples
+    --------
+    >>> _, ax = plt.subplots()
+    >>> mask = np.zeros((8, 8), bool); mask[2:5, 2:5] = True
+    >>> outline(ax, mask, "red"); len(ax.collections)
+    1
+    """
     m = np.asarray(mask, dtype="float32")
     if m.ndim != 2:
         raise ValueError(f"Expected one mask (H, W), got shape {m.shape}.")
-    if m.min() < m.max():  # an empty or full mask has no outline
+    if m.min() < m.max():
         ax.contour(m, levels=[0.5], colors=color, linewidths=linewidth)
 
 
