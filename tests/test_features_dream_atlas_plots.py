@@ -22,7 +22,7 @@ from course_utils.features import (  # noqa: E402
     plotting,
     visualize,
 )
-from course_utils.models.registry import STANDIN_LABEL, ModelInfo, register  # noqa: E402
+from course_utils.models.registry import STANDIN_LABEL, ModelInfo, info, register  # noqa: E402
 
 SETTINGS = {"steps": 5, "size": 16, "progress": False}
 
@@ -139,7 +139,8 @@ def test_figures_mark_dead_channels_and_show_the_standin_label(photo):
     kernel, bias = conv.get_weights()
     bias[1] = -100.0  # channel 1 can never fire
     conv.set_weights([kernel, bias])
-    fig = plotting.plot_layer_activations(model, photo, "c1")
+    act = activations(model, photo, ["c1"])["c1"][0]  # computing, then plotting the data
+    fig = plotting.plot_channels(act, layer="c1", label=info(model).label)
     texts = _texts(fig)
     sub = keras.Model(model.input, model.get_layer("c1").output)
     silent = sub.predict(photo[None], verbose=0)[0].max(axis=(0, 1)) <= 0

@@ -1,26 +1,37 @@
 """Figures for the two feature lessons: channel grids, the depth summary, picture grids.
 
-Every figure made from a random-weight stand-in carries ``info(model).label`` on screen.
-Channel maps are min-max scaled per channel for display only; the raw values stay in the arrays.
+Plotting takes data and computes nothing: activations come from
+:func:`course_utils.features.activations` (``plot_channels(acts[layer][0], layer=layer,
+label=info(model).label)``), pictures from :class:`~course_utils.features.Visualization` (any
+object with the same fields will do; this module does not import ``visualize``). Every figure
+carries the model's label through ``course_utils.plotting.model_label``, and every image is
+drawn by ``course_utils.plotting.show_image``. Channel maps are min-max scaled per channel for
+display only; the raw values stay in the arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from course_utils.features.activations import DepthSummary, activations, dead_channels
-from course_utils.features.visualize import Visualization
+from course_utils.features.activations import DepthSummary, dead_channels
 from course_utils.models.registry import info
+from course_utils.plotting import model_label, show_image
 
 
-def _label(fig, label: str) -> None:
-    if label:
-        fig.text(0.5, 0.002, label, ha="center", va="bottom", color="crimson", fontsize=9,
-                 fontweight="bold")
+class Pictures(Protocol):
+    """What the picture grids read (the fields of a ``features.Visualization``)."""
+
+    images: np.ndarray
+    units: list
+    scores: np.ndarray
+    method: str
+    objective: str
+    layer: str
+    label: str
 
 
 def _grid(n: int, ncols: int, cell: float = 1.4):
@@ -101,15 +112,9 @@ def plot_channels(
         f"{int(dead.sum())} dead (red: zero everywhere on this image)",
         fontsize=10,
     )
-    _label(fig, label)
+    model_label(fig, label)
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
-
-
-def plot_layer_activations(model: keras.Model, image, layer, **kwargs):
-    """Compute ``layer``'s activation for one pixel-space ``image`` and plot its channels."""
-    (name, act), = activations(model, image, [layer]).items()
-    return plot_channels(act[0], layer=name, label=info(model).label, **kwargs)
 
 
 def plot_depth_summary(summary: DepthSummary):
@@ -133,27 +138,27 @@ def plot_depth_summary(summary: DepthSummary):
     ax.set_xlabel("layer (input side -> output side)")
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
-    _label(fig, summary.label)
+    model_label(fig, summary.label)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
-def plot_pictures(vis: Visualization, *, ncols: int = 8, scores: bool = True, title: str = ""):
-    """A grid of the pictures of a :class:`Visualization` (one per unit)."""
-    n = len(vis)
+def plot_pictures(vis: Pictures, *, ncols: int = 8, scores: bool = True, title: str = ""):
+    """A grid of the pictures of a :class:`~course_utils.features.Visualization` (one per unit).
+    """
+    n = len(vis.images)
     fig, axes = _grid(n, ncols, cell=1.6)
     for i in range(n):
-        img = vis.images[i]
-        axes[i].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        show_image(axes[i], vis.images[i])
         text = f"{vis.units[i]}" + (f"\n{vis.scores[i]:.3g}" if scores else "")
         axes[i].set_title(text, fontsize=7, pad=1)
     fig.suptitle(title or f"{vis.method}: {vis.objective} of {vis.layer}", fontsize=10)
-    _label(fig, vis.label)
+    model_label(fig, vis.label)
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
 
 
-def plot_comparison(visualizations: Sequence[Visualization], titles: Sequence[str] | None = None):
+def plot_comparison(visualizations: Sequence[Pictures], titles: Sequence[str] | None = None):
     """Rows of pictures of the same units made different ways (e.g. naive vs. lucid)."""
     if not visualizations:
         raise ValueError("Give at least one Visualization.")
@@ -167,32 +172,28 @@ def plot_comparison(visualizations: Sequence[Visualization], titles: Sequence[st
     for r, v in enumerate(visualizations):
         for k in range(cols):
             ax = axes[r, k]
-            img = v.images[k]
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show_image(ax, v.images[k])
             if r == 0:
                 ax.set_title(f"unit {units[k]}", fontsize=8)
             if k == 0:
                 ax.set_ylabel(titles[r], fontsize=9)
     fig.suptitle(f"{visualizations[0].objective} of {visualizations[0].layer}", fontsize=10)
-    _label(fig, visualizations[0].label)
+    model_label(fig, visualizations[0].label)
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
 
 
-def plot_deepdream(original: np.ndarray, dreamed: np.ndarray, model: keras.Model | None = None,
+def plot_deepdream(original: np.ndarray, dreamed: np.ndarray, model=None,
                    title: str = "DeepDream"):
     """The photo and its dream side by side (pixel space of ``model``)."""
-    meta = info(model) if model is not None else None
-    pmax = float(meta.pixel_max) if meta is not None else float(max(np.max(original), 1.0))
+    pmax = float(info(model).pixel_max) if model is not None else float(max(np.max(original),
+                                                                              1.0))
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
     for ax, img, name in zip(axes, (original, dreamed), ("photo", title)):
-        img = np.clip(np.asarray(img, "float32") / pmax, 0, 1)
-        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        show_image(ax, np.clip(np.asarray(img, "float32") / pmax, 0, 1))
         ax.set_title(name, fontsize=10)
         ax.axis("off")
-    _label(fig, meta.label if meta is not None else "")
+    model_label(fig, model)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
@@ -210,6 +211,6 @@ def plot_response_matrix(matrix: np.ndarray, units: Sequence[int], label: str = 
     ax.set_xticklabels(units, fontsize=7)
     ax.set_yticklabels(units, fontsize=7)
     fig.colorbar(im, ax=ax, shrink=0.8)
-    _label(fig, label)
+    model_label(fig, label)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig

@@ -28,7 +28,7 @@ from course_utils.attribution.lime import segment
 from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
 from course_utils.models import registry
 from course_utils.widgets._base import Explorer, options
-from course_utils.widgets._draw import PanelFigure, display_image
+from course_utils.widgets._draw import Canvas, display_image
 
 _SLIDER = {"continuous_update": False, "style": {"description_width": "initial"}}
 
@@ -71,8 +71,9 @@ def subject(model: keras.Model, image, target=None) -> Subject:
                    list(info.class_names), info.label)
 
 
-def _explorer(fig: PanelFigure, *args, **kwargs) -> Explorer:
-    """An :class:`Explorer` that keeps its :class:`PanelFigure` as ``.figure``."""
+def _explorer(fig: Canvas, *args, **kwargs) -> Explorer:
+    """An :class:`Explorer` that keeps its :class:`~course_utils.widgets._draw.Canvas` as
+    ``.figure``."""
     explorer = Explorer(*args, **kwargs)
     explorer.figure = fig
     return explorer
@@ -126,13 +127,13 @@ def smoothgrad_explorer(
         counts = np.arange(1, max_samples + 1, dtype="float32")[:, None, None]
         return np.cumsum(maps, axis=0, dtype="float64").astype("float32") / counts
 
-    fig = PanelFigure(s.shown, 3, overlay=[False, True, True], label=s.label)
-    fig.show(0, None, title=f"explaining: {s.name(s.target)}")
-    fig.show(1, plain, title="saliency (one gradient)")
+    fig = Canvas(3, image=s.shown, overlay=[False, True, True], label=s.label)
+    fig.picture(0, s.shown, title=f"explaining: {s.name(s.target)}")
+    fig.heat(1, plain, title="saliency (one gradient)")
 
     def render(running_means, noise_level, n_samples):
-        fig.show(2, running_means[n_samples - 1],
-                 title=f"SmoothGrad: {n_samples} samples, noise {noise_level:.2f}")
+        fig.heat(2, running_means[n_samples - 1],
+                  title=f"SmoothGrad: {n_samples} samples, noise {noise_level:.2f}")
         return fig.image()
 
     def status(_, noise_level, n_samples):
@@ -188,13 +189,13 @@ def ig_explorer(
         return {"map": maps[0], "sum": float(info["sum"][0]), "delta": float(info["delta"][0]),
                 "relative_error": float(info["relative_error"][0])}
 
-    fig = PanelFigure(s.shown, 3, overlay=[False, False, True], label=s.label)
-    fig.show(0, None, title=f"explaining: {s.name(s.target)}")
+    fig = Canvas(3, image=s.shown, overlay=[False, False, True], label=s.label)
+    fig.picture(0, s.shown, title=f"explaining: {s.name(s.target)}")
 
     def render(r, steps, baseline):
         base = core.pixel_constant(model, baseline, s.pixels)
-        fig.show(1, None, title=f"baseline x' = {baseline}", image=display_image(base, pmax))
-        fig.show(2, r["map"], signed=True, title=f"IG, {steps} steps (red +, blue -)")
+        fig.picture(1, display_image(base, pmax), title=f"baseline x' = {baseline}")
+        fig.heat(2, r["map"], signed=True, title=f"IG, {steps} steps (red +, blue -)")
         return fig.image()
 
     def status(r, steps, baseline):
@@ -260,16 +261,15 @@ def occlusion_explorer(
         return attribution.occlusion(model, s.x, s.target, window=window, stride=stride,
                                      fill=fill, batch_size=batch_size)[0]
 
-    fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
+    fig = Canvas(2, image=s.shown, overlay=[False, True], label=s.label)
 
     def render(m, window, stride, fill):
         demo = s.pixels.copy()
         top, left = (h - window) // 2, (w - window) // 2
         patch = core.pixel_constant(model, fill, s.pixels)
         demo[top:top + window, left:left + window] = patch[top:top + window, left:left + window]
-        fig.show(0, None, title=f"a {window} px patch, fill: {fill}",
-                 image=display_image(demo, pmax))
-        fig.show(1, m, signed=True, title=f"score drop for {s.name(s.target)} (red: drop)")
+        fig.picture(0, display_image(demo, pmax), title=f"a {window} px patch, fill: {fill}")
+        fig.heat(1, m, signed=True, title=f"score drop for {s.name(s.target)} (red: drop)")
         return fig.image()
 
     def status(m, window, stride, fill):
@@ -333,15 +333,15 @@ def lime_explorer(
             return_explanations=True)
         return {"map": maps[0], "segments": seg, "score": float(exps[0].score)}
 
-    fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
+    fig = Canvas(2, image=s.shown, overlay=[False, True], label=s.label)
 
     def render(r, n_samples, segmentation, n_segments, kernel_size):
         from skimage.segmentation import mark_boundaries
 
-        fig.show(0, None, title=f"{r['segments'].max() + 1} superpixels ({segmentation})",
-                 image=mark_boundaries(s.shown, r["segments"], color=(1, 1, 0)))
-        fig.show(1, r["map"], signed=True,
-                 title=f"LIME weights for {s.name(s.target)}, {n_samples} samples")
+        fig.picture(0, mark_boundaries(s.shown, r["segments"], color=(1, 1, 0)),
+                    title=f"{r['segments'].max() + 1} superpixels ({segmentation})")
+        fig.heat(1, r["map"], signed=True,
+                  title=f"LIME weights for {s.name(s.target)}, {n_samples} samples")
         return fig.image()
 
     def status(r, n_samples, segmentation, n_segments, kernel_size):
@@ -434,11 +434,11 @@ def gradcam_explorer(
     def compute(layer, target):
         return attribution.gradcam(model, s.x, target, layer=layer, batch_size=batch_size)[0]
 
-    fig = PanelFigure(s.shown, 2, overlay=[False, True], label=s.label)
-    fig.show(0, None, title=f"predicted: {s.name(int(np.argmax(scores)))}")
+    fig = Canvas(2, image=s.shown, overlay=[False, True], label=s.label)
+    fig.picture(0, s.shown, title=f"predicted: {s.name(int(np.argmax(scores)))}")
 
     def render(m, layer, target):
-        fig.show(1, m, title=f"Grad-CAM for {s.name(target)} at {layer}")
+        fig.heat(1, m, title=f"Grad-CAM for {s.name(target)} at {layer}")
         return fig.image()
 
     def status(m, layer, target):

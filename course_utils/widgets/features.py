@@ -14,66 +14,18 @@ of a cell, drive it headlessly with ``explorer.set(layer=..., channel=...)``.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import ipywidgets as widgets
 import keras
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from course_utils.features import CachedActivations, ChannelAtlas, dead_channels
 from course_utils.models import registry
 from course_utils.widgets._base import Explorer
-from course_utils.widgets._draw import display_image
+from course_utils.widgets._draw import Canvas, display_image
 
 _SLIDER = {"continuous_update": False, "style": {"description_width": "initial"}}
-
-
-class _Canvas:
-    """A row of ``imshow`` panels in one persistent figure, updated in place, drawn to PNG."""
-
-    def __init__(self, n_panels: int, label: str = "", figsize=(8.0, 3.0), dpi: int = 80):
-        self.figure = Figure(figsize=figsize, dpi=dpi)
-        self.canvas = FigureCanvasAgg(self.figure)
-        self.axes = list(self.figure.subplots(1, n_panels, squeeze=False)[0])
-        self.images: list = [None] * n_panels
-        for ax in self.axes:
-            ax.set_axis_off()
-        if label:
-            self.figure.text(0.5, 0.01, label, ha="center", va="bottom", fontsize=8,
-                             color="#b00000", weight="bold")
-        self.figure.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.1, wspace=0.06)
-
-    def show(self, panel: int, data: np.ndarray, *, title: str = "", cmap: str | None = None,
-             vmin: float = 0.0, vmax: float = 1.0, frame: str | None = None) -> None:
-        ax = self.axes[panel]
-        im = self.images[panel]
-        if im is None or im.get_array().shape != data.shape:
-            ax.clear()
-            ax.set_xticks([])
-            ax.set_yticks([])
-            im = self.images[panel] = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax,
-                                                interpolation="nearest")
-        else:
-            im.set_data(data)
-            im.set_clim(vmin, vmax)
-            if cmap is not None:
-                im.set_cmap(cmap)
-        for side in ax.spines.values():
-            side.set_visible(frame is not None)
-            if frame is not None:
-                side.set_color(frame)
-                side.set_linewidth(3)
-        ax.set_title(title, fontsize=9)
-
-    def image(self):
-        from IPython.display import Image
-
-        buf = io.BytesIO()
-        self.canvas.print_png(buf)
-        return Image(data=buf.getvalue(), format="png")
 
 
 def _resize_nearest(m: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -145,16 +97,16 @@ def channel_explorer(
                 "max": hi, "dead": bool(dead[layer][c]), "zeros": float(np.mean(m == 0)),
                 "big": _resize_nearest(scaled, hw)}
 
-    fig = _Canvas(3, label=meta.label)
-    fig.show(0, shown, title="input")
+    fig = Canvas(3, label=meta.label, figsize=(8.0, 3.0), bottom=0.1, wspace=0.06)
+    fig.picture(0, shown, title="input")
 
     def render(r, layer, channel):
         h, w = r["map"].shape
         tag = " - DEAD" if r["dead"] else ""
-        fig.show(1, r["scaled"], cmap="viridis",
+        fig.picture(1, r["scaled"], cmap="viridis",
                  title=f"{r['layer']} ch {r['channel']} ({h}x{w}){tag}",
                  frame="red" if r["dead"] else None)
-        fig.show(2, 0.4 * grey + 0.6 * r["big"], cmap="inferno",
+        fig.picture(2, 0.4 * grey + 0.6 * r["big"], cmap="inferno",
                  title="over the input")
         return fig.image()
 
@@ -237,13 +189,10 @@ def visualization_explorer(
         return {"picture": np.asarray(atlas.get(layer, channel)),
                 "score": atlas.score(layer, channel)}
 
-    fig = _Canvas(1, label=meta.label, figsize=(3.6, 3.8), dpi=80)
+    fig = Canvas(1, label=meta.label, figsize=(3.6, 3.8), dpi=80, bottom=0.1, wspace=0.06)
 
     def render(r, layer, channel):
-        pic = r["picture"]
-        data = pic[..., 0] if pic.shape[-1] == 1 else pic
-        fig.show(0, data, cmap="gray" if pic.shape[-1] == 1 else None,
-                 title=f"{layer}, channel {channel}")
+        fig.picture(0, r["picture"], title=f"{layer}, channel {channel}")
         return fig.image()
 
     def status(r, layer, channel):

@@ -47,7 +47,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from course_utils import attribution, data, metrics, models
+from course_utils import attribution, data, metrics, models, plotting
+from course_utils.metrics import plots as metric_plots
 from course_utils.models.trained import SHAPES_TEST_SEED
 
 N_IMAGES = 24 if QUICK else 150  # images scored per method (fewer: one miss = 4%)
@@ -88,14 +89,9 @@ x, y, m = images[correct], labels[correct], masks[correct]
 print(f"{len(x)} correctly classified images are explained below")
 
 # %%
-fig, axes = plt.subplots(1, 6, figsize=(13, 2.6))
-for i, ax in enumerate(axes):
-    ax.imshow(x[i])
-    ax.contour(m[i], levels=[0.5], colors="yellow", linewidths=1.5)
-    ax.set_title(data.synthetic.CLASS_NAMES[y[i]])
-    ax.axis("off")
-fig.suptitle("fresh test images; yellow: the object mask (the ground truth)")
-plt.show()
+plotting.show_panels(x[:6], [None] * 6, [data.synthetic.CLASS_NAMES[c] for c in y[:6]],
+                     masks=m[:6], size=2.2,
+                     suptitle="fresh test images; yellow: the object mask (the ground truth)")
 
 # %% [markdown]
 # ## 2. Every method's maps
@@ -108,27 +104,8 @@ maps = {name: attribution.METHODS[name](model, x, y, **OPTIONS.get(name, {})) fo
 
 
 # %%
-def show_map(ax, a, name):
-    """Clip at the 99th percentile of |a| and colour-map it (diverging for signed methods)."""
-    lim = np.percentile(np.abs(a), 99) or 1.0
-    if name in attribution.SIGNED:
-        ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    else:
-        ax.imshow(a, cmap="inferno", vmin=0, vmax=lim)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-fig, axes = plt.subplots(4, len(METHODS) + 1, figsize=(15, 6.4))
-for row in range(4):
-    axes[row, 0].imshow(x[row])
-    axes[row, 0].contour(m[row], levels=[0.5], colors="yellow", linewidths=1)
-    axes[row, 0].axis("off")
-    for col, name in enumerate(METHODS, start=1):
-        show_map(axes[row, col], maps[name][row], name)
-        axes[row, col].contour(m[row], levels=[0.5], colors="lime", linewidths=0.6)
-        if row == 0:
-            axes[row, col].set_title(name.replace("_", " "), fontsize=8)
+plotting.show_maps(x[:4], {name: a[:4] for name, a in maps.items()}, masks=m[:4], alpha=1.0,
+                   size=1.5)
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -160,6 +137,11 @@ pd.DataFrame({
         k: f"{np.percentile(v, 10):.2f}-{np.percentile(v, 90):.2f}" for k, v in energy.items()},
 }).round(3)
 
+# %%
+metric_plots.pointing_bars({"strict": pointing, f"within {TOLERANCE} px": pointing_tol},
+                           chance=chance.mean(), title="pointing game: the maximum on the object")
+plt.show()
+
 # %% [markdown]
 # **What to notice.** The methods that read the last feature maps (CAM, Grad-CAM, Grad-CAM++)
 # point at the object nearly always: the network's late features *are* about the object.
@@ -188,14 +170,7 @@ deletion = {k: metrics.deletion(model, x, a, y, steps=STEPS) for k, a in candida
 insertion = {k: metrics.insertion(model, x, a, y, steps=STEPS) for k, a in candidates.items()}
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-for name in candidates:
-    style = dict(color="black", lw=3, ls="--") if name == "random" else dict(lw=1.5)
-    ax1.plot(deletion[name].fractions, deletion[name].mean_curve, label=name, **style)
-    ax2.plot(insertion[name].fractions, insertion[name].mean_curve, label=name, **style)
-ax1.set(xlabel="fraction of pixels removed", ylabel="p(class)", title="deletion (lower = better)")
-ax2.set(xlabel="fraction of pixels inserted", ylabel="p(class)", title="insertion (higher = better)")
-ax2.legend(fontsize=7, loc="lower right")
+metric_plots.deletion_insertion(deletion, insertion, reference="random")
 plt.show()
 pd.DataFrame({
     "deletion AUC": {k: c.auc.mean() for k, c in deletion.items()},
@@ -225,15 +200,10 @@ sanity = metrics.cascading_randomization(model, x[:N_SANITY], METHODS, y[:N_SANI
 print("stages:", sanity.stages)
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 4))
-stages = np.arange(len(sanity.stages))
-for name in METHODS:
-    ax.plot(stages, sanity.mean_correlation(name), "o-", label=name)
-ax.axhline(metrics.THRESHOLD, color="black", ls="--", lw=1)
-ax.set_xticks(stages, ["original"] + [f"+{s}" for s in sanity.stages[1:]], rotation=30)
-ax.set(ylabel="rank correlation with original |map|", ylim=(-0.2, 1.05),
-       title="cascading randomization, top layer first")
-ax.legend(fontsize=7, ncol=2)
+metric_plots.sanity_curves({name: sanity.mean_correlation(name) for name in METHODS},
+                           ["original"] + [f"+{s}" for s in sanity.stages[1:]],
+                           threshold=metrics.THRESHOLD,
+                           title="cascading randomization, top layer first")
 plt.show()
 flags = pd.DataFrame(sanity.summary()).T
 flags
@@ -242,17 +212,11 @@ flags
 # The original and the fully randomized maps, side by side, for one image:
 
 # %%
-fig, axes = plt.subplots(2, len(METHODS) + 1, figsize=(15, 3.6))
-for row, stage in enumerate([0, -1]):
-    axes[row, 0].imshow(x[0])
-    axes[row, 0].axis("off")
-    axes[row, 0].set_title(["trained model", "all layers random"][row], fontsize=8)
-    for col, name in enumerate(METHODS, start=1):
-        show_map(axes[row, col], sanity.maps[name][stage, 0], name)
-        if row == 0:
-            axes[row, col].set_title(name.replace("_", " "), fontsize=8)
-        else:
-            axes[row, col].set_xlabel(f"rho = {sanity.correlation[name][-1, 0]:.2f}", fontsize=8)
+plotting.show_maps(np.stack([x[0], x[0]]),
+                   {name: sanity.maps[name][[0, -1], 0] for name in METHODS},
+                   titles=["trained model", "all layers random"], alpha=1.0, size=1.5,
+                   captions={name: ["", f"rho = {sanity.correlation[name][-1, 0]:.2f}"]
+                             for name in METHODS})
 plt.show()
 
 # %% [markdown]
@@ -293,16 +257,12 @@ print("classes explained:", [net_info.class_names[c] for c in real_sanity.target
 print("stages:", [s.split("_")[0] for s in real_sanity.stages])
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 4))
-depth = np.arange(len(real_sanity.stages))
-for name in REAL_METHODS:
-    ax.plot(depth, real_sanity.mean_correlation(name), "o-", label=name)
-ax.axhline(metrics.THRESHOLD, color="black", ls="--", lw=1)
-ax.set_xticks(depth, ["trained"] + ["+" + s.split("_")[0] for s in real_sanity.stages[1:]],
-              rotation=30)
-ax.set(ylabel="rank correlation with the trained |map|", ylim=(-0.2, 1.05),
-       title=f"{net_info.name}: cascading randomization, one block at a time from the top")
-ax.legend(fontsize=7)
+metric_plots.sanity_curves(
+    {name: real_sanity.mean_correlation(name) for name in REAL_METHODS},
+    ["trained"] + ["+" + s.split("_")[0] for s in real_sanity.stages[1:]],
+    threshold=metrics.THRESHOLD, ylabel="rank correlation with the trained |map|",
+    title=f"{net_info.name}: cascading randomization, one block at a time from the top",
+    label=net_info.label)
 plt.show()
 for name in REAL_METHODS:
     curve = real_sanity.mean_correlation(name)
@@ -373,21 +333,13 @@ table.loc["random"] = [np.nan, np.nan, np.nan, deletion["random"].auc.mean(),
 table.round(3)
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(15, 4), sharey=True)
-names = METHODS + ["random"]
-panels = [
-    ("energy in mask (higher = better)", {k: energy[k] for k in METHODS}),
-    ("deletion AUC (lower = better)", {k: deletion[k].auc for k in names}),
-    ("insertion AUC (higher = better)", {k: insertion[k].auc for k in names}),
-    ("sanity rho, all layers random (lower = better)", final_rho),
-]
-for ax, (title, values) in zip(axes, panels):
-    keys = [k for k in names if k in values]
-    ax.boxplot([values[k][np.isfinite(values[k])] for k in keys], vert=False)
-    ax.set_yticks(np.arange(1, len(keys) + 1), keys)
-    ax.set_title(title, fontsize=9)
-axes[-1].axvline(metrics.THRESHOLD, color="black", ls="--", lw=1)
-plt.tight_layout()
+SANITY_PANEL = "sanity rho, all layers random (lower = better)"
+metric_plots.score_spread({
+    "energy in mask (higher = better)": energy,
+    "deletion AUC (lower = better)": {k: c.auc for k, c in deletion.items()},
+    "insertion AUC (higher = better)": {k: c.auc for k, c in insertion.items()},
+    SANITY_PANEL: final_rho,
+}, order=METHODS + ["random"], lines={SANITY_PANEL: metrics.THRESHOLD})
 plt.show()
 
 # %% [markdown]
@@ -484,18 +436,10 @@ print(f"chance: watermark {metrics.chance_level(wm_mask).mean():.3f}, "
 share.round(3)
 
 # %%
-fig, axes = plt.subplots(2, len(METHODS) + 1, figsize=(15, 3.8))
-for row, (who, per_method) in enumerate([("watermark model", hans_maps),
-                                         ("clean model", clean_maps)]):
-    axes[row, 0].imshow(wm_x[0])
-    axes[row, 0].contour(wm_mask[0], levels=[0.5], colors="red", linewidths=1)
-    axes[row, 0].set_title(who, fontsize=8)
-    axes[row, 0].axis("off")
-    for col, name in enumerate(METHODS, start=1):
-        show_map(axes[row, col], per_method[name][0], name)
-        axes[row, col].contour(wm_mask[0], levels=[0.5], colors="red", linewidths=0.6)
-        if row == 0:
-            axes[row, col].set_title(name.replace("_", " "), fontsize=8)
+plotting.show_maps(np.stack([wm_x[0], wm_x[0]]),
+                   {name: np.stack([hans_maps[name][0], clean_maps[name][0]]) for name in METHODS},
+                   titles=["watermark model", "clean model"], masks=wm_mask[[0, 0]],
+                   mask_color="red", alpha=1.0, size=1.5)
 plt.show()
 
 # %% [markdown]
@@ -524,14 +468,7 @@ assert (ratio > 1).all()
 
 # %%
 names, agree = metrics.agreement_matrix(maps)
-fig, ax = plt.subplots(figsize=(6.5, 5.5))
-im = ax.imshow(agree, cmap="RdBu_r", vmin=-1, vmax=1)
-ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-ax.set_yticks(range(len(names)), names, fontsize=8)
-for i in range(len(names)):
-    for j in range(len(names)):
-        ax.text(j, i, f"{agree[i, j]:.1f}", ha="center", va="center", fontsize=7)
-fig.colorbar(im, ax=ax, label="mean rank correlation")
+metric_plots.agreement(names, agree)
 plt.show()
 
 # %% [markdown]
