@@ -7,8 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import surgery
+from course_utils.attribution.cam_family import run_cam
 from course_utils.attribution.template import method
-from course_utils.engine import batching, kernels, scoring, spaces, taps
+from course_utils.engine import taps
 
 # Layers that may sit between the GAP and the classifier, or after it, without changing CAM's
 # algebra on the pre-softmax score.
@@ -72,19 +73,12 @@ def cam(model: keras.Model, job, *, layer=None, relu: bool = False) -> np.ndarra
     """
     path = taps.feature_path(model, layer)
     dense = _gap_head(model, path)
-    size = job.x.shape[1:3]
 
-    def build():
-        def fn(x, weights):
-            tap = taps.LayerTap(path[-1])
-            scoring.forward_scores(model, x, tap.taps)
-            # (N, K) class weights, read from the variable in the graph. A NumPy product here
-            # would leave BLAS threads spinning on the cores the next chunk's convolutions need.
-            cw = tf.matmul(weights, tf.convert_to_tensor(dense.kernel), transpose_b=True)
-            m = cam_map(tap.value, cw)
-            return spaces.upsample(tf.nn.relu(m) if relu else m, size)
+    def to_map(a, _, weights):
+        # (N, K) class weights, read from the variable in the graph. A NumPy product here
+        # would leave BLAS threads spinning on the cores the next chunk's convolutions need.
+        cw = tf.matmul(weights, tf.convert_to_tensor(dense.kernel), transpose_b=True)
+        m = cam_map(a, cw)
+        return tf.nn.relu(m) if relu else m
 
-        return kernels.tf_function(fn)
-
-    fn = kernels.compiled(model, "cam", build, options=(id(path[-1]), relu), shape=job.shape)
-    return batching.run_rows(job.n, job.batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn)
+    return run_cam(model, job, "cam", path, to_map, with_gradients=False, options=(relu,))

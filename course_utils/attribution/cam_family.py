@@ -6,7 +6,9 @@ them, keeps the positive part and upsamples bilinearly to the input size:
 ``upsample(ReLU(sum_k w_k A_k))``. Only ``w`` differs between variants, so a variant is one
 function ``weights(A, G) -> (N, 1, 1, K)`` decorated with :func:`cam_variant`; the family does
 the rest (validation, the layer default, the tap, the compiled function and its cache key,
-chunking), as pytorch-grad-cam's ``BaseCAM.get_cam_weights``.
+chunking), as pytorch-grad-cam's ``BaseCAM.get_cam_weights``. A CAM whose weights are not
+a function of ``(A, G)`` (CAM's classifier weights, :mod:`~course_utils.attribution.cam`)
+calls the family's kernel, :func:`run_cam`, with its own map.
 
 Examples
 --------
@@ -29,13 +31,39 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from course_utils.attribution.template import method
-from course_utils.engine import batching, gradients, kernels, spaces, taps
+from course_utils.engine import batching, gradients, kernels, scoring, spaces, taps
 
 
 def weighted_map(weights, a):
     """``ReLU(sum_k w_k A_k)`` (a TF op, ``(N, h, w)``): ``weights`` ``(N, 1, 1, K)``,
     ``a`` ``(N, h, w, K)``."""
     return tf.nn.relu(tf.reduce_sum(weights * a, axis=-1))
+
+
+def run_cam(model, job, name: str, path: tuple, to_map: Callable, *,
+            with_gradients: bool = True, options: tuple = ()):
+    """The kernel of every CAM: tap the layer of ``path``, compute ``to_map(A, G, weights)``
+    (``(N, h, w)``; ``G = dS/dA``, or ``None`` with ``with_gradients=False``; ``weights`` the
+    job's score weights ``(N, classes)``), upsample bilinearly to the input size; compiled
+    once per (model, ``name``, layer, ``options``, input shape) and run in chunks."""
+    size = job.x.shape[1:3]
+
+    def build():
+        if with_gradients:
+            def fn(x, weights, offset):
+                a, g = gradients.feature_gradients(model, path, x, weights, offset)
+                return spaces.upsample(to_map(a, g, weights), size)
+        else:
+            def fn(x, weights):
+                tap = taps.LayerTap(path[-1])
+                scoring.forward_scores(model, x, tap.taps)
+                return spaces.upsample(to_map(tap.value, None, weights), size)
+        return kernels.tf_function(fn)
+
+    key = (*(id(p) for p in path), *options)
+    fn = kernels.compiled(model, name, build, options=key, shape=job.shape)
+    rows = job.rows if with_gradients else (lambda sl: (job.x[sl], job.weights[sl]))
+    return batching.run_rows(job.n, job.batch_size, rows, fn)
 
 
 def cam_variant(weights: Callable) -> Callable:
@@ -56,18 +84,7 @@ def cam_variant(weights: Callable) -> Callable:
 
     def math(model, job, *, layer=None):
         path = taps.feature_path(model, layer)
-        size = job.x.shape[1:3]
-
-        def build():
-            def fn(x, w, offset):
-                a, g = gradients.feature_gradients(model, path, x, w, offset)
-                return spaces.upsample(cam_map(a, g), size)
-
-            return kernels.tf_function(fn)
-
-        fn = kernels.compiled(model, name, build, options=tuple(id(p) for p in path),
-                              shape=job.shape)
-        return batching.run_rows(job.n, job.batch_size, job.rows, fn)
+        return run_cam(model, job, name, path, lambda a, g, _: cam_map(a, g))
 
     math.__name__ = math.__qualname__ = name
     math.__doc__ = weights.__doc__
