@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from benchmarks._models import MODELS, BenchModel, choose
 from course_utils import attribution, config, surgery
+from course_utils.engine import batching
 
 DEFAULT_MODEL = "mobilenet_v2"
 RESULTS = MODELS[DEFAULT_MODEL].results("attribution", DEFAULT_MODEL)
@@ -326,7 +327,7 @@ def _table(rows: list[Row], best, low, single, args, elapsed, spec: BenchModel,
         f"seen: {low['F'] * 1000:.1f} ms and {low['FB'] * 1000:.1f} ms. One image alone (no "
         f"batch to share the cost; the rows with 1 image and 1 pass cannot go below it): "
         f"{single['F'] * 1000:.1f} ms and {single['FB'] * 1000:.1f} ms. Our methods use their "
-        f"default batch_size (None: {attribution.core.auto_batch_size(shape)} "
+        f"default batch_size (None: {batching.auto_batch_size(shape)} "
         f"images at {shape[0]} px)",
         "bound = passes x best per-image pass of the model as given; ratio = median / bound; "
         "low = fastest call / (passes x fastest pass seen); fold = median / (passes x best "

@@ -92,7 +92,7 @@ def to_display(images, model=None, display_images=None) -> np.ndarray:
         if np.asarray(display_images).dtype == np.uint8 or arr.max() > 1.0:
             arr = arr / 255.0
     elif model is not None:
-        from course_utils.attribution.core import to_pixels
+        from course_utils.engine.spaces import to_pixels
         from course_utils.models import registry
 
         arr = to_pixels(model, np.asarray(images, "float32")) / float(

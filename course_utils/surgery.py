@@ -366,22 +366,6 @@ def activation_off_call(layer: keras.layers.Layer) -> Callable | None:
     return call
 
 
-def compiled(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
-    """Return the compiled function cached for ``(model, key)``, building it once.
-
-    The one cache of every method (attribution, features, metrics): it lives on the model
-    (:func:`model_cache`), so it goes away with the model. ``key`` holds the static options
-    (method, layer, reduction); numbers that vary between calls must be passed to the function
-    as tensors so that it does not retrace.
-    """
-    per_model = model_cache(model, "_course_utils_compiled")
-    fn = per_model.get(key)
-    if fn is None:
-        fn = build()
-        per_model[key] = fn
-    return fn
-
-
 def _identity(x, *args, **kwargs):
     return x
 

@@ -226,7 +226,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from course_utils.attribution import explain_dataset, replicas
+from course_utils.attribution import explain_dataset
+from course_utils.engine import replicas
 x = np.load(sys.argv[2])
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():

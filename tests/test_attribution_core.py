@@ -8,7 +8,8 @@ import pytest
 from conftest import FAST, conv_gap_model, images
 
 from course_utils import surgery
-from course_utils.attribution import METHODS, core, gradcam, saliency
+from course_utils.attribution import METHODS, gradcam, saliency
+from course_utils.engine import inputs, scoring, spaces, taps
 from course_utils.models import registry
 
 
@@ -49,13 +50,13 @@ def test_predicted_class_is_the_default(tiny):
 
 def test_scores_are_logits_not_probabilities(tiny):
     x = images(2)
-    job = core.prepare(tiny, x, targets=[0, 1])
-    s = core.row_scores(tiny, job.x, job.weights, job.offset, 8)
+    job = inputs.prepare(tiny, x, targets=[0, 1])
+    s = scoring.row_scores(tiny, job.x, job.weights, job.offset, 8)
     logits_model = keras.Model(tiny.inputs, tiny.get_layer("gap").output @ tiny.get_layer(
         "head").kernel + tiny.get_layer("head").bias)
     expected = logits_model.predict(x, verbose=0)[[0, 1], [0, 1]]
     np.testing.assert_allclose(s, expected, rtol=1e-5)
-    assert core.head(tiny).activation == "softmax"  # restored after the compiled call
+    assert scoring.head(tiny).activation == "softmax"  # restored after the compiled call
     np.testing.assert_allclose(tiny.predict(x, verbose=0).sum(1), 1.0, rtol=1e-5)
 
 
@@ -72,7 +73,7 @@ def test_separate_softmax_layer_is_read_before_it():
 
 
 def test_default_layer_inside_nested_model_is_after_activation(tiny_nested):
-    path = core.feature_path(tiny_nested, None)
+    path = taps.feature_path(tiny_nested, None)
     assert [p.name for p in path] == ["base", "b_relu"]
     by_name = gradcam(tiny_nested, images(2), layer="b_relu")
     np.testing.assert_allclose(gradcam(tiny_nested, images(2)), by_name)
@@ -152,11 +153,11 @@ def _scaled_model():
 def test_pixel_space_constants_go_through_preprocessing():
     model = _scaled_model()
     x = images(2, size=8) * 2 - 1
-    black = core.model_space_constant(model, "black", x)
+    black = spaces.model_space_constant(model, "black", x)
     np.testing.assert_allclose(black, -1.0)
-    grey = core.model_space_constant(model, "grey", x)
+    grey = spaces.model_space_constant(model, "grey", x)
     np.testing.assert_allclose(grey, 0.0, atol=1e-6)
-    np.testing.assert_allclose(core.model_space_constant(model, ("model", 0.5), x), 0.5)
+    np.testing.assert_allclose(spaces.model_space_constant(model, ("model", 0.5), x), 0.5)
 
 
 def test_to_pixels_inverts_affine_preprocessing_with_channel_flip():
@@ -165,8 +166,8 @@ def test_to_pixels_inverts_affine_preprocessing_with_channel_flip():
     registry.register(model, registry.ModelInfo(
         preprocess=lambda p: p[..., ::-1] - mean, pixel_max=255.0))
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
-    x = core.to_model_space(model, pixels)
-    np.testing.assert_allclose(core.to_pixels(model, x), pixels, rtol=1e-4, atol=1e-3)
+    x = spaces.to_model_space(model, pixels)
+    np.testing.assert_allclose(spaces.to_pixels(model, x), pixels, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["saliency", "gradcam", "occlusion"])
@@ -183,13 +184,13 @@ def test_blur_and_per_image_fills():
     model = _scaled_model()
     pixels = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     x = pixels / 127.5 - 1.0
-    blur = core.model_space_constant(model, "blur", x)
+    blur = spaces.model_space_constant(model, "blur", x)
     assert blur.shape == x.shape and blur.std() < x.std()
     np.testing.assert_allclose(blur.mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=0.05)
-    per_image = core.model_space_constant(model, pixels, x)
+    per_image = spaces.model_space_constant(model, pixels, x)
     np.testing.assert_allclose(per_image, x, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="Unknown pixel-space value"):
-        core.model_space_constant(model, "purple", x)
+        spaces.model_space_constant(model, "purple", x)
 
 
 @pytest.mark.parametrize("layer", [None, "conv1"])

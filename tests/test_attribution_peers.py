@@ -91,17 +91,17 @@ def test_gradcam_agrees_with_tf_keras_vis(tiny):
 
 
 def test_gradcam_agrees_with_tf_keras_vis_at_feature_resolution(pooled):
-    from course_utils.attribution import core
-    from course_utils.attribution.gradcam import gradcam_map
+    from course_utils.attribution.gradcam import gradcam
+    from course_utils.engine import gradients, inputs, taps
 
     x = images(3, size=24)
     targets = [0, 2, 1]
     theirs = _tkv_gradcam(pooled, x, targets, penultimate_layer="act", expand_cam=False,
                           normalize_cam=False)
-    job = core.prepare(pooled, x, targets)
-    a, g = core.feature_gradients(pooled, core.feature_path(pooled, "act"), job.x,
+    job = inputs.prepare(pooled, x, targets)
+    a, g = gradients.feature_gradients(pooled, taps.feature_path(pooled, "act"), job.x,
                                    job.weights, job.offset)
-    np.testing.assert_allclose(gradcam_map(a, g).numpy(), theirs, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gradcam.cam_map(a, g).numpy(), theirs, rtol=1e-4, atol=1e-6)
     # Upsampled: tf-keras-vis uses scipy.ndimage.zoom (corner-aligned grid), we TF's bilinear
     # resize with half-pixel centres (each feature cell covers its own block of pixels); on
     # these sparse 12 -> 24 px maps the two conventions still correlate, but not at 0.99.

@@ -63,8 +63,8 @@ model = keras.Model(inp, keras.layers.Dense(3)(z))
 x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
 np.save(sys.argv[1], saliency(model, x, [0, 2], reduce="sum"))
 print(config.onednn_enabled())
-from course_utils.attribution import core
-print(core.auto_batch_size((224, 224, 3)))
+from course_utils.engine import batching
+print(batching.auto_batch_size((224, 224, 3)))
 """
 
 
@@ -72,7 +72,7 @@ def test_onednn_kernels_on_by_default_give_the_same_gradients(tmp_path):
     """Importing course_utils before TensorFlow turns TensorFlow's oneDNN CPU kernels on unless
     TF_ENABLE_ONEDNN_OPTS says otherwise (=0: off), as check() reports; the gradients agree to
     float32 round-off, and the automatic chunk follows the kernels
-    (course_utils.attribution.core)."""
+    (course_utils.engine.batching)."""
     import os
 
     import numpy as np

@@ -196,12 +196,12 @@ def test_the_real_network_recognises_the_sample_photos(lite0):
 
 
 def test_pixel_space_maps_through_its_preprocessing(lite0):
-    from course_utils.attribution import core
+    from course_utils.engine import spaces
 
     img = sample_image("coffee", size=224)
     x = models.preprocess("lite0", img)[None]
-    np.testing.assert_allclose(core.model_space_constant(lite0, "black", x), -127 / 128)
-    np.testing.assert_allclose(core.to_pixels(lite0, x)[0], img, atol=1e-3)
+    np.testing.assert_allclose(spaces.model_space_constant(lite0, "black", x), -127 / 128)
+    np.testing.assert_allclose(spaces.to_pixels(lite0, x)[0], img, atol=1e-3)
 
 
 def test_aliases_and_preprocessing():

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from course_utils import attribution, folding, surgery
-from course_utils.attribution import core
+from course_utils.engine import kernels, scoring
 
 
 def _randomize_bn(model, seed=0):
@@ -111,10 +111,10 @@ def test_sequential_pairs_are_folded(monkeypatch):
 def test_logits_in_graph_without_touching_the_model(bn_model):
     x = _x()
     head = bn_model.get_layer("head")
-    assert core.head(bn_model).in_graph
+    assert scoring.head(bn_model).in_graph
     linear = keras.Model(bn_model.inputs[0], bn_model.get_layer("head").input)(x).numpy()
     want = linear @ head.kernel.numpy() + head.bias.numpy()
-    got = core.forward_scores(bn_model, x).numpy()
+    got = scoring.forward_scores(bn_model, x).numpy()
     assert head.activation is keras.activations.softmax  # nothing swapped
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
@@ -129,7 +129,7 @@ def test_activation_swap_fallback_is_thread_safe():
     head = keras.layers.EinsumDense("ab,bc->ac", output_shape=3, bias_axes="c",
                                     activation="softmax", name="einsum_head")
     model = keras.Model(inp, head(z))
-    assert core.head(model).swappable and not core.head(model).in_graph
+    assert scoring.head(model).swappable and not scoring.head(model).in_graph
     x = _x(4, 6)[..., :2]
     want = attribution.saliency(model, x, 1)
     results, errors = [None] * 6, []
@@ -211,7 +211,7 @@ def test_small_chunks_run_unfolded_and_agree_with_folded_ones(bn_model, monkeypa
     """Chunks of fewer than FOLD_MIN_ROWS rows run a graph traced in surgery.unfolded(), where
     the batch norms are called; the maps are the same as from folded chunks."""
     x = _x(5)
-    assert min(core.FOLD_MIN_ROWS.values()) > 1
+    assert min(kernels.FOLD_MIN_ROWS.values()) > 1
     folded = attribution.saliency(bn_model, x, 0, batch_size=5)
     small = attribution.saliency(bn_model, x, 0, batch_size=1)
     np.testing.assert_allclose(small, folded, rtol=1e-4, atol=1e-6)

@@ -5,7 +5,7 @@ computes each shard's maps with a method of :data:`~course_utils.attribution.MET
 function, options and results as calling it directly) and writes them to ``out`` as it goes
 (:mod:`course_utils.shards`: atomic ``.npz`` files and a manifest; an interrupted run resumes
 where it stopped). Under a ``tf.distribute.Strategy`` the method's compiled calls run per
-replica (:mod:`course_utils.attribution.replicas`): ``MirroredStrategy`` over the GPUs of one
+replica (:mod:`course_utils.engine.replicas`): ``MirroredStrategy`` over the GPUs of one
 machine, ``MultiWorkerMirroredStrategy`` over machines.
 
 The dataset yields images, ``(images, labels)``, ``(images, labels, masks)`` or dicts with keys
@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import shards
-from course_utils.attribution import checks, core, replicas
+from course_utils.engine import batching, checks, inputs, replicas
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def check_dataset(model: keras.Model, dataset) -> bool:
             "tf.data.Dataset.from_tensor_slices(images) (or (images, labels))."
         )
     spec = parts(dataset.element_spec)["image"]
-    want = core.model_input_shape(model)
+    want = inputs.model_input_shape(model)
     shape = tuple(spec.shape)
     if len(shape) not in (3, 4):
         raise ValueError(
@@ -181,7 +181,7 @@ def model_identity(model: keras.Model) -> dict:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
     return {
         "name": model.name,
-        "input_shape": list(core.model_input_shape(model)),
+        "input_shape": list(inputs.model_input_shape(model)),
         "output_shape": list(model.outputs[0].shape[1:]),
         "n_params": int(model.count_params()),
         "weights_sha256": digest.hexdigest()[:16],
@@ -230,7 +230,7 @@ def _shard_targets(model: keras.Model, shard: Shard, targets, batch_size: int) -
         if shard.labels is None:
             raise ValueError("targets='label' needs a dataset that yields (images, labels).")
         targets = shard.labels
-    return core.resolve_targets(model, core.as_batch(model, shard.images), targets, batch_size)
+    return inputs.resolve_targets(model, inputs.as_batch(model, shard.images), targets, batch_size)
 
 
 def shard_maps(model: keras.Model, shard: Shard, method: str, targets, batch_size: int,
@@ -282,9 +282,9 @@ def global_batch_size(model: keras.Model, batch_size: int | None) -> int:
     (32, True)
     """
     if batch_size is not None:
-        return core.check_batch_size(batch_size)
-    shape = core.model_input_shape(model)
-    per_device = core.auto_batch_size(tuple(s or 224 for s in shape))
+        return batching.check_batch_size(batch_size)
+    shape = inputs.model_input_shape(model)
+    per_device = batching.auto_batch_size(tuple(s or 224 for s in shape))
     return per_device * replicas.n_replicas()
 
 

@@ -7,7 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import surgery
-from course_utils.attribution import core
+from course_utils.attribution.cam_family import run_cam
+from course_utils.attribution.template import method
+from course_utils.engine import taps
 
 # Layers that may sit between the GAP and the classifier, or after it, without changing CAM's
 # algebra on the pre-softmax score.
@@ -41,15 +43,8 @@ def cam_map(a, class_weights):
     return tf.einsum("nhwk,nk->nhw", a, class_weights)
 
 
-def cam(
-    model: keras.Model,
-    images,
-    targets=None,
-    *,
-    layer=None,
-    relu: bool = False,
-    batch_size: int | None = None,
-) -> np.ndarray:
+@method()
+def cam(model: keras.Model, job, *, layer=None, relu: bool = False) -> np.ndarray:
     """CAM for GAP-headed models: the classifier's weights times the last feature maps.
 
     ``M_c(i, j) = sum_k w_k^c A_k(i, j)`` (Zhou et al. 2016), bilinearly upsampled to the input
@@ -76,24 +71,14 @@ def cam(
     >>> cam(keras.Model(inp, out), np.random.rand(8, 8, 3)).shape
     (1, 8, 8)
     """
-    job = core.prepare(model, images, targets, batch_size)
-    batch_size = job.batch_size
-    path = core.feature_path(model, layer)
+    path = taps.feature_path(model, layer)
     dense = _gap_head(model, path)
-    size = job.x.shape[1:3]
 
-    def build():
-        def fn(x, weights):
-            seen = {}
-            core.forward_scores(model, x, {path[-1]: lambda t: seen.setdefault("a", t)})
-            # (N, K) class weights, read from the variable in the graph. A NumPy product here
-            # would leave BLAS threads spinning on the cores the next chunk's convolutions need.
-            cw = tf.matmul(weights, tf.convert_to_tensor(dense.kernel), transpose_b=True)
-            m = cam_map(seen["a"], cw)
-            return core.upsample(tf.nn.relu(m) if relu else m, size)
+    def to_map(a, _, weights):
+        # (N, K) class weights, read from the variable in the graph. A NumPy product here
+        # would leave BLAS threads spinning on the cores the next chunk's convolutions need.
+        cw = tf.matmul(weights, tf.convert_to_tensor(dense.kernel), transpose_b=True)
+        m = cam_map(a, cw)
+        return tf.nn.relu(m) if relu else m
 
-        return core.tf_function(fn)
-
-    fn = core.compiled(model, ("cam", id(path[-1]), relu, tuple(size)), build)
-    maps = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl]), fn)
-    return core.as_float32(maps)
+    return run_cam(model, job, "cam", path, to_map, with_gradients=False, options=(relu,))

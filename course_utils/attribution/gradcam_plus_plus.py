@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-import keras
-import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution.gradcam import cam_method
+from course_utils.attribution.cam_family import cam_variant
 
 
-def gradcam_pp_map(a, g):
-    """Grad-CAM++ map ``ReLU(sum_k w_k A_k)`` (a TF op, ``(N, h, w)``).
-
-    ``w_k = sum_ij alpha_kij ReLU(g_kij)`` with ``alpha = g^2 / (2 g^2 + sum_ab A_kab g^3)``,
-    the paper's closed form for ``Y = exp(S)``; the common factor ``exp(S)`` of the weights is
-    dropped (it only rescales the map per image and overflows for large logits).
-    """
-    g2 = tf.square(g)
-    g3 = g2 * g
-    denom = 2.0 * g2 + tf.reduce_sum(a, axis=(1, 2), keepdims=True) * g3
-    safe = tf.where(tf.abs(denom) > 0.0, denom, tf.ones_like(denom))
-    alpha = tf.where(tf.abs(denom) > 0.0, g2 / safe, tf.zeros_like(g2))
-    weights = tf.reduce_sum(alpha * tf.nn.relu(g), axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * a, axis=-1))
-
-
-def gradcam_plus_plus(
-    model: keras.Model,
-    images,
-    targets=None,
-    *,
-    layer=None,
-    batch_size: int | None = None,
-) -> np.ndarray:
+@cam_variant
+def gradcam_plus_plus(a, g):
     """Grad-CAM++: pixel-wise weighted gradients, better when several instances are present.
 
     Same layer default, score (pre-softmax), order (weights, sum, ReLU, bilinear upsampling)
     and raw (unnormalized) output as :func:`course_utils.attribution.gradcam`; only the
-    channel weights differ (:func:`gradcam_pp_map`).
+    channel weights differ: ``w_k = sum_ij alpha_kij ReLU(g_kij)`` with
+    ``alpha = g^2 / (2 g^2 + sum_ab A_kab g^3)``, the paper's closed form for ``Y = exp(S)``;
+    the common factor ``exp(S)`` of the weights is dropped (it only rescales the map per image
+    and overflows for large logits).
 
     Returns
     -------
@@ -52,4 +31,9 @@ def gradcam_plus_plus(
     >>> gradcam_plus_plus(keras.Model(inp, out), np.random.rand(8, 8, 3)).shape
     (1, 8, 8)
     """
-    return cam_method("gradcam++", gradcam_pp_map, model, images, targets, layer, batch_size)
+    g2 = tf.square(g)
+    g3 = g2 * g
+    denom = 2.0 * g2 + tf.reduce_sum(a, axis=(1, 2), keepdims=True) * g3
+    safe = tf.where(tf.abs(denom) > 0.0, denom, tf.ones_like(denom))
+    alpha = tf.where(tf.abs(denom) > 0.0, g2 / safe, tf.zeros_like(g2))
+    return tf.reduce_sum(alpha * tf.nn.relu(g), axis=(1, 2), keepdims=True)

@@ -7,7 +7,8 @@ import warnings
 import keras
 import numpy as np
 
-from course_utils.attribution import checks, core
+from course_utils.attribution.template import method
+from course_utils.engine import batching, checks, gradients, scoring, spaces
 
 
 def path_alphas(sample: np.ndarray, steps: int) -> np.ndarray:
@@ -44,15 +45,34 @@ def incomplete(info: dict, tolerance: float) -> np.ndarray:
     return (info["relative_error"] > tolerance) & (np.abs(info["delta"]) > 1e-3)
 
 
+def _check(baseline, steps, reduce, return_info, tolerance, max_steps) -> dict:
+    """The options of :func:`integrated_gradients`, checked before any work is done."""
+    gradients.check_reduce(reduce)
+    auto = isinstance(steps, str) and steps == "auto"
+    max_steps = checks.integer(max_steps, "max_steps", example="a cap for steps='auto', e.g. 1024")
+    if auto:
+        if reduce != "sum":
+            raise ValueError(
+                f"steps='auto' checks completeness, which holds for reduce='sum' only; got "
+                f"reduce={reduce!r}. Use reduce='sum' or a fixed number of steps."
+            )
+    else:
+        steps = checks.integer(steps, "steps",
+                               example="gradient evaluations on the path, e.g. 64; or 'auto'")
+    tolerance = checks.number(
+        TOLERANCE["auto" if auto else "fixed"] if tolerance is None else tolerance,
+        "tolerance", positive=True, example="a relative completeness error, e.g. 0.01")
+    return {"steps": steps, "max_steps": max_steps, "tolerance": tolerance}
+
+
+@method(check=_check)
 def integrated_gradients(
     model: keras.Model,
-    images,
-    targets=None,
+    job,
     *,
     baseline="black",
     steps: int | str = 64,
     reduce: str = "sum",
-    batch_size: int | None = None,
     return_info: bool = False,
     tolerance: float | None = None,
     max_steps: int = 1024,
@@ -107,26 +127,11 @@ def integrated_gradients(
     ...                      return_info=True)[1]["steps"].tolist()  # linear: exact at once
     [16]
     """
-    core.check_reduce(reduce)
     auto = isinstance(steps, str) and steps == "auto"
-    max_steps = checks.integer(max_steps, "max_steps", example="a cap for steps='auto', e.g. 1024")
-    if auto:
-        if reduce != "sum":
-            raise ValueError(
-                f"steps='auto' checks completeness, which holds for reduce='sum' only; got "
-                f"reduce={reduce!r}. Use reduce='sum' or a fixed number of steps."
-            )
-    else:
-        steps = checks.integer(steps, "steps",
-                               example="gradient evaluations on the path, e.g. 64; or 'auto'")
-    tolerance = checks.number(
-        TOLERANCE["auto" if auto else "fixed"] if tolerance is None else tolerance,
-        "tolerance", positive=True, example="a relative completeness error, e.g. 0.01")
-    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
-    base = core.model_space_constant(model, baseline, job.x, "baseline")
-    fn = core.gradient_rows_fn(model, reduce, with_delta=True)
-    f = core.row_scores(model, np.concatenate([job.x, base]), np.concatenate([job.weights] * 2),
+    base = spaces.model_space_constant(model, baseline, job.x, "baseline")
+    fn = gradients.gradient_rows_fn(model, reduce, with_delta=True)
+    f = scoring.row_scores(model, np.concatenate([job.x, base]), np.concatenate([job.weights] * 2),
                         np.concatenate([job.offset] * 2), batch_size)
 
     def path_integral(which: np.ndarray, m: int) -> np.ndarray:
@@ -136,7 +141,7 @@ def integrated_gradients(
             delta = job.x[i] - base[i]
             return base[i] + a * delta, delta, job.weights[i], job.offset[i]
 
-        return core.mean_rows(len(which), m, batch_size, make, fn, "Integrated Gradients")
+        return batching.mean_rows(len(which), m, batch_size, make, fn, "Integrated Gradients")
 
     todo = np.arange(job.n)
     m = min(AUTO_START_STEPS, max_steps) if auto else steps
@@ -160,6 +165,6 @@ def integrated_gradients(
             f"{100 * info['relative_error'][bad].max():.1f}% (sum of attributions vs "
             f"f(x) - f(baseline)), above the tolerance of {100 * tolerance:g}%; {advice}.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return (maps, info) if return_info else maps

@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 from lime import lime_image
 
-from course_utils.attribution import checks, core
+from course_utils.attribution.template import method
+from course_utils.engine import batching, checks, kernels, scoring, spaces
 
 
 def segment(pixels: np.ndarray, pixel_max: float, method: str = "quickshift", **options):
@@ -44,7 +45,7 @@ def segment(pixels: np.ndarray, pixel_max: float, method: str = "quickshift", **
 def probabilities(model: keras.Model, out):
     """Class probabilities from the output read in logits mode (a TF op, ``(B, classes)``);
     a single sigmoid unit gives ``[p, 1 - p]`` (target 0 = the class it scores)."""
-    h = core.head(model)
+    h = scoring.head(model)
     if h.swappable and h.activation == "softmax":
         out = tf.nn.softmax(out)
     elif h.swappable and h.activation == "sigmoid":
@@ -59,11 +60,11 @@ def _masked_probabilities_fn(model: keras.Model):
         def fn(z, x, fudged, seg):
             on = tf.gather(z, seg, axis=1)[..., None]  # (B, H, W, 1)
             imgs = fudged[None] + on * (x - fudged)[None]
-            return probabilities(model, core.forward_scores(model, imgs))
+            return probabilities(model, scoring.forward_scores(model, imgs))
 
-        return core.tf_function(fn)
+        return kernels.tf_function(fn)
 
-    return core.compiled(model, ("lime",), build)
+    return kernels.compiled(model, "lime", build)
 
 
 class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
@@ -82,19 +83,31 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
             (num_samples, n_features))
         data[0, :] = 1
         fudged_image = fudged_image[..., : self._x.shape[-1]]  # grayscale went in as grey RGB
-        fudged = core.to_model_space(self._model, fudged_image[None])[0]
+        fudged = spaces.to_model_space(self._model, fudged_image[None])[0]
         fn = _masked_probabilities_fn(self._model)
         z = data.astype("float32")
         seg = segments.astype("int32")
         shared = (tf.constant(self._x), tf.constant(fudged), tf.constant(seg))  # not rows
-        labels = core.run_rows(num_samples, self._batch_size, lambda sl: (z[sl], *shared), fn)
+        labels = batching.run_rows(num_samples, self._batch_size, lambda sl: (z[sl], *shared), fn)
         return data, labels
 
 
+def _check(n_samples, segmentation, segmentation_options, hide_color, kernel_width, seed,
+           return_explanations) -> dict:
+    """The options of :func:`lime`, checked before any work is done."""
+    return {
+        "n_samples": checks.integer(n_samples, "n_samples", minimum=2,
+                                    example="perturbed samples per image, e.g. 1000"),
+        "kernel_width": checks.number(kernel_width, "kernel_width", positive=True,
+                                      example="lime's kernel width, e.g. 0.25"),
+        "seed": checks.seed(seed),
+    }
+
+
+@method(check=_check)
 def lime(
     model: keras.Model,
-    images,
-    targets=None,
+    job,
     *,
     n_samples: int = 1000,
     segmentation: str = "quickshift",
@@ -102,7 +115,6 @@ def lime(
     hide_color=None,
     kernel_width: float = 0.25,
     seed: int = 0,
-    batch_size: int | None = None,
     return_explanations: bool = False,
 ):
     """LIME: turn superpixels on and off, fit a locally weighted linear model of the class
@@ -149,16 +161,10 @@ def lime(
     """
     from course_utils.models import registry
 
-    n_samples = checks.integer(n_samples, "n_samples", minimum=2,
-                               example="perturbed samples per image, e.g. 1000")
-    kernel_width = checks.number(kernel_width, "kernel_width", positive=True,
-                                 example="lime's kernel width, e.g. 0.25")
-    seed = checks.seed(seed)
-    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if job.x.shape[-1] not in (1, 3):
         raise ValueError(f"LIME explains RGB or grayscale images, not {job.x.shape[-1]} channels.")
-    pixels = core.to_pixels(model, job.x)
+    pixels = spaces.to_pixels(model, job.x)
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     pmax = float(registry.info(model).pixel_max)
@@ -168,7 +174,7 @@ def lime(
     for i in range(job.n):
         seg = segment(pixels[i], pmax, segmentation, **opts)
         hidden = (None if hide_color is None
-                  else core.pixel_constant(model, hide_color, pixels[i], "hide_color"))
+                  else spaces.pixel_constant(model, hide_color, pixels[i], "hide_color"))
         explainer = _BatchedLimeImageExplainer(
             model, job.x[i], batch_size, kernel_width=kernel_width, random_state=seed)
         exp = explainer.explain_instance(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import checks, core
+from course_utils.attribution.template import method
+from course_utils.engine import batching, checks, kernels, scoring, spaces
 
 
 def window_starts(size: int, window: int, stride: int) -> np.ndarray:
@@ -77,22 +78,21 @@ def _occluded_fn(model: keras.Model):
     def build():
         def fn(x, fill, mask, weights, offset):
             m = mask[..., None]
-            return core.score(model, x * (1.0 - m) + fill * m, weights, offset)
+            return scoring.score(model, x * (1.0 - m) + fill * m, weights, offset)
 
-        return core.tf_function(fn)
+        return kernels.tf_function(fn)
 
-    return core.compiled(model, ("occlusion",), build)
+    return kernels.compiled(model, "occlusion", build)
 
 
+@method()
 def occlusion(
     model: keras.Model,
-    images,
-    targets=None,
+    job,
     *,
     window=None,
     stride=None,
     fill="grey",
-    batch_size: int | None = None,
 ) -> np.ndarray:
     """Score drop when a window is covered, averaged over the windows covering each pixel.
 
@@ -129,7 +129,6 @@ def occlusion(
     >>> occlusion(m, np.ones((8, 8, 1)), window=4, stride=2).shape
     (1, 8, 8)
     """
-    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     h, w = job.x.shape[1:3]
     win = checks.pair(window if window is not None else max(1, h // 8), "window",
@@ -138,7 +137,7 @@ def occlusion(
         stride = (max(1, win[0] // 2), max(1, win[1] // 2))
     st = checks.pair(stride, "stride", "pixels, e.g. 4")
     wins = windows((h, w), win, st)
-    fills = core.model_space_constant(model, fill, job.x, "fill")
+    fills = spaces.model_space_constant(model, fill, job.x, "fill")
     n_p = len(wins)
     fn = _occluded_fn(model)
 
@@ -148,10 +147,7 @@ def occlusion(
         masks = window_masks((h, w), wins[p])
         return job.x[img], fills[img], masks, job.weights[img], job.offset[img]
 
-    occluded = core.run_rows(job.n * n_p, batch_size, make, fn, "Occlusion")
-    base = core.row_scores(model, job.x, job.weights, job.offset, batch_size)
+    occluded = batching.run_rows(job.n * n_p, batch_size, make, fn, "Occlusion")
+    base = scoring.row_scores(model, job.x, job.weights, job.offset, batch_size)
     drops = base[:, None] - occluded.reshape(job.n, n_p)
     return spread(drops, wins, (h, w), st)
-
-
-

@@ -5,17 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import core
+from course_utils.attribution.template import method
+from course_utils.engine import batching, gradients
 
 
-def saliency(
-    model: keras.Model,
-    images,
-    targets=None,
-    *,
-    reduce: str = "max_abs",
-    batch_size: int | None = None,
-) -> np.ndarray:
+@method(check=lambda reduce: {"reduce": gradients.check_reduce(reduce)})
+def saliency(model: keras.Model, job, *, reduce: str = "max_abs") -> np.ndarray:
     """Gradient of the target's pre-softmax score with respect to the input pixels.
 
     The score is the logit, not the softmax probability: a confident prediction saturates the
@@ -38,7 +33,7 @@ def saliency(
     batch_size
         Rows (images, or perturbed copies for the sampling methods) per compiled call; every
         method takes it and results do not depend on it. ``None`` chooses from the image size
-        (:func:`course_utils.attribution.core.auto_batch_size`).
+        (:func:`course_utils.engine.batching.auto_batch_size`).
 
     Returns
     -------
@@ -52,11 +47,5 @@ def saliency(
     >>> saliency(m, np.zeros((4, 4, 1), "float32"), targets=1).shape
     (1, 4, 4)
     """
-    core.check_reduce(reduce)
-    job = core.prepare(model, images, targets, batch_size)
-    batch_size = job.batch_size
-    fn = core.gradient_rows_fn(model, reduce, with_delta=False)
-    maps = core.run_rows(
-        job.n, batch_size, lambda sl: (job.x[sl], job.weights[sl], job.offset[sl]), fn
-    )
-    return core.as_float32(maps)
+    fn = gradients.gradient_rows_fn(model, reduce, with_delta=False)
+    return batching.run_rows(job.n, job.batch_size, job.rows, fn)

@@ -7,8 +7,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attribution import checks, core
 from course_utils.attribution.smoothgrad import noise_rows
+from course_utils.attribution.template import method
+from course_utils.engine import batching, checks, gradients, inputs, kernels, scoring, spaces, taps
 
 
 def expected_gradient_draws(
@@ -49,15 +50,17 @@ def sample_draws(
 
 
 def _activations_fn(model: keras.Model, path: tuple):
+    """Compiled ``f(x) -> the layer's output``."""
+
     def build():
         def fn(x):
-            seen = {}
-            core.forward_scores(model, x, {path[-1]: lambda a: seen.setdefault("a", a)})
-            return seen["a"]
+            tap = taps.LayerTap(path[-1])
+            scoring.forward_scores(model, x, tap.taps)
+            return tap.value
 
-        return core.tf_function(fn)
+        return kernels.tf_function(fn)
 
-    return core.compiled(model, ("activations", id(path[-1])), build)
+    return kernels.compiled(model, "activations", build, options=(id(path[-1]),))
 
 
 def _layer_gradient_fn(model: keras.Model, path: tuple):
@@ -68,25 +71,37 @@ def _layer_gradient_fn(model: keras.Model, path: tuple):
         def fn(x, z, delta, weights, offset):
             with tf.GradientTape() as tape:
                 tape.watch(z)
-                s = core.score(model, x, weights, offset, taps={path[-1]: lambda _: z})
+                s = scoring.score(model, x, weights, offset,
+                                  taps=taps.LayerTap(path[-1], replace=z).taps)
             return tf.reduce_sum(tape.gradient(s, z) * delta, axis=-1)
 
-        return core.tf_function(fn)
+        return kernels.tf_function(fn)
 
-    return core.compiled(model, ("layer_expected_gradients", id(path[-1])), build)
+    return kernels.compiled(model, "layer_expected_gradients", build, options=(id(path[-1]),))
 
 
+def _check(background, n_samples, layer, local_smoothing, seed) -> dict:
+    """The options of :func:`shap_gradients`, checked before any work is done."""
+    return {
+        "n_samples": checks.integer(n_samples, "n_samples",
+                                    example="samples per image, e.g. 200"),
+        "local_smoothing": checks.number(
+            local_smoothing, "local_smoothing", minimum=0.0,
+            example="a noise standard deviation in input units, e.g. 0.1"),
+        "seed": checks.seed(seed),
+    }
+
+
+@method(check=_check)
 def shap_gradients(
     model: keras.Model,
-    images,
-    targets=None,
+    job,
     *,
     background=None,
     n_samples: int = 200,
     layer=None,
     local_smoothing: float = 0.0,
     seed: int = 0,
-    batch_size: int | None = None,
 ) -> np.ndarray:
     """Expected gradients: ``E[(x - x') * grad f(x' + t (x - x'))]`` over background images
     ``x'`` and ``t ~ U(0, 1)``, summed over channels.
@@ -132,20 +147,15 @@ def shap_gradients(
     ...                n_samples=8).shape
     (1, 4, 4)
     """
-    n_samples = checks.integer(n_samples, "n_samples", example="samples per image, e.g. 200")
-    local_smoothing = checks.number(local_smoothing, "local_smoothing", minimum=0.0,
-                                    example="a noise standard deviation in input units, e.g. 0.1")
-    seed = checks.seed(seed)
-    job = core.prepare(model, images, targets, batch_size)
     batch_size = job.batch_size
     if background is None or isinstance(background, str):
-        bg = core.model_space_constant(model, background or "black", job.x[:1], "background")
+        bg = spaces.model_space_constant(model, background or "black", job.x[:1], "background")
     else:
-        bg = core.as_batch(model, background)
+        bg = inputs.as_batch(model, background)
     size = job.x.shape[1:3]
 
     if layer is None:
-        fn = core.gradient_rows_fn(model, "sum", with_delta=True)
+        fn = gradients.gradient_rows_fn(model, "sum", with_delta=True)
 
         def make(img, sample):
             x = job.x[img]
@@ -157,12 +167,12 @@ def shap_gradients(
             tt = t[:, None, None, None]
             return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
 
-        return core.mean_rows(job.n, n_samples, batch_size, make, fn, "SHAP")
+        return batching.mean_rows(job.n, n_samples, batch_size, make, fn, "SHAP")
 
-    path = core.feature_path(model, layer)
+    path = taps.feature_path(model, layer)
     acts = _activations_fn(model, path)
-    a_x = core.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts)
-    a_bg = core.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts)
+    a_x = batching.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts)
+    a_bg = batching.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts)
     fn = _layer_gradient_fn(model, path)
 
     def make_layer(img, sample):
@@ -175,5 +185,5 @@ def shap_gradients(
         tt = t[:, None, None, None]
         return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]
 
-    small = core.mean_rows(job.n, n_samples, batch_size, make_layer, fn, "SHAP (layer)")
-    return core.as_float32(core.upsample(tf.constant(small), size).numpy())
+    small = batching.mean_rows(job.n, n_samples, batch_size, make_layer, fn, "SHAP (layer)")
+    return batching.as_float32(spaces.upsample(tf.constant(small), size).numpy())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_utils.attribution import checks, core
+from course_utils.attribution.template import method
+from course_utils.engine import batching, checks, gradients
 
 
 def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
@@ -32,16 +33,26 @@ def noise_rows(shape: tuple, keys: np.ndarray, sample_idx: np.ndarray, seed) -> 
     return out
 
 
+def _check(n_samples, noise_level, reduce, seed) -> dict:
+    gradients.check_reduce(reduce)
+    return {
+        "n_samples": checks.integer(n_samples, "n_samples",
+                                    example="noisy copies per image, e.g. 25"),
+        "noise_level": checks.number(noise_level, "noise_level", minimum=0.0,
+                                     example="a fraction of the input range, e.g. 0.15"),
+        "seed": checks.seed(seed),
+    }
+
+
+@method(check=_check)
 def smoothgrad(
     model: keras.Model,
-    images,
-    targets=None,
+    job,
     *,
     n_samples: int = 25,
     noise_level: float = 0.15,
     reduce: str = "max_abs",
     seed: int = 0,
-    batch_size: int | None = None,
 ) -> np.ndarray:
     """Average of the saliency maps of ``n_samples`` noisy copies of each image.
 
@@ -75,19 +86,12 @@ def smoothgrad(
     >>> smoothgrad(m, np.random.rand(4, 4, 1), n_samples=4).shape
     (1, 4, 4)
     """
-    core.check_reduce(reduce)
-    n_samples = checks.integer(n_samples, "n_samples", example="noisy copies per image, e.g. 25")
-    noise_level = checks.number(noise_level, "noise_level", minimum=0.0,
-                                example="a fraction of the input range, e.g. 0.15")
-    seed = checks.seed(seed)
-    job = core.prepare(model, images, targets, batch_size)
-    batch_size = job.batch_size
     sigma = noise_sigma(job.x, noise_level)
-    fn = core.gradient_rows_fn(model, reduce, with_delta=False)
+    fn = gradients.gradient_rows_fn(model, reduce, with_delta=False)
 
     def make(img, sample):
         noise = noise_rows(job.x.shape[1:], np.zeros_like(img), sample, seed)
         z = job.x[img] + sigma[img, None, None, None] * noise
         return z, job.weights[img], job.offset[img]
 
-    return core.mean_rows(job.n, n_samples, batch_size, make, fn, "SmoothGrad")
+    return batching.mean_rows(job.n, n_samples, job.batch_size, make, fn, "SmoothGrad")

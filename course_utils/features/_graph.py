@@ -17,13 +17,15 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import surgery
+from course_utils.engine import kernels
 from course_utils.models.registry import info
 
 
 def compiled(model: keras.Model, key: Hashable, build: Callable[[weakref.ref], Callable]):
-    """Return the compiled function cached for ``(model, key)`` (:func:`surgery.compiled`);
-    ``build`` receives a weak reference to the model and returns a ``tf.function``."""
-    return surgery.compiled(model, ("features", key), lambda: build(weakref.ref(model)))
+    """Return the compiled function cached for ``(model, key)`` (:func:`course_utils.engine.
+    kernels.compiled`); ``build`` receives a weak reference to the model and returns a
+    ``tf.function``."""
+    return kernels.compiled(model, "features", lambda: build(weakref.ref(model)), options=(key,))
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import shards
-from course_utils.attribution import at_scale, checks
+from course_utils.attribution import at_scale
+from course_utils.engine import checks
 from course_utils.metrics.deletion import DEFAULT_STEPS, curves
 from course_utils.metrics.localization import energy_in_mask, pointing_game
 

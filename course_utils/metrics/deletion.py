@@ -27,7 +27,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from course_utils import surgery
-from course_utils.attribution import checks, core, replicas
+from course_utils.engine import batching, checks, inputs, kernels, replicas, scoring, spaces
 from course_utils.metrics._checks import check_maps
 
 MODES = ("deletion", "insertion")
@@ -126,22 +126,22 @@ def removed_images(model: keras.Model, x: np.ndarray, baseline, blur_sigma=None)
         h, w = x.shape[1:3]
         sigma = max(h, w) / 16 if blur_sigma is None else checks.number(
             blur_sigma, "blur_sigma", positive=True, example="pixels, e.g. 2")
-        pixels = core.to_pixels(model, x)
+        pixels = spaces.to_pixels(model, x)
         blurred = ndimage.gaussian_filter(pixels, sigma=(0, sigma, sigma, 0), mode="nearest")
-        return core.to_model_space(model, blurred)
+        return spaces.to_model_space(model, blurred)
     arr = None if isinstance(baseline, (str, tuple)) else np.asarray(baseline)
     if arr is not None and arr.ndim == 4:
         if arr.shape != x.shape:
             raise ValueError(
                 f"A baseline batch of shape {arr.shape} does not match the images {x.shape}."
             )
-        return core.to_model_space(model, checks.finite(arr.astype("float32"), "baseline"))
-    return core.model_space_constant(model, baseline, x, "baseline")
+        return spaces.to_model_space(model, checks.finite(arr.astype("float32"), "baseline"))
+    return spaces.model_space_constant(model, baseline, x, "baseline")
 
 
 def _probability(model: keras.Model, out, onehot):
     """Probability of the target from the model's output (softmax applied if it is logits)."""
-    h = core.head(model)
+    h = scoring.head(model)
     if h.binary:
         p = out[:, 0] if h.activation == "sigmoid" else tf.sigmoid(out[:, 0])
         sign = onehot[:, 0]  # +1: the scored class, -1: the other one
@@ -158,9 +158,9 @@ def _curve_fn(model: keras.Model, mode: str):
             z = tf.where(switched, base, x) if mode == "deletion" else tf.where(switched, x, base)
             return _probability(model, surgery.forward(model, z), onehot)
 
-        return core.tf_function(fn)
+        return kernels.tf_function(fn)
 
-    return core.compiled(model, ("metrics.curve", mode), build)
+    return kernels.compiled(model, "metrics.curve", build, options=(mode,))
 
 
 def curves(
@@ -181,20 +181,20 @@ def curves(
     checks.choice(mode, "mode", MODES)
     steps = checks.integer(steps, "steps", example="points on the curve minus one, e.g. 32")
     seed = checks.seed(seed)
-    core.check_batch_size(batch_size)
-    x = core.as_batch(model, images)
+    batching.check_batch_size(batch_size)
+    x = inputs.as_batch(model, images)
     maps = check_maps(maps, shape=x.shape[:3])
     if absolute:
         maps = np.abs(maps)
-    t = core.resolve_targets(model, x, targets, batch_size)
-    onehot, _ = core.score_weights(model, t)
+    t = inputs.resolve_targets(model, x, targets, batch_size)
+    onehot, _ = scoring.score_weights(model, t)
     base = removed_images(model, x, baseline, blur_sigma)
     rank = ranks(maps, seed).astype("float32")
     n, h, w = maps.shape
     counts = np.round(np.arange(steps + 1) * (h * w) / steps).astype("float32")
     fn = _curve_fn(model, mode)
     n_rows = n * (steps + 1)
-    slices = list(core.chunks(n_rows, batch_size))
+    slices = list(batching.chunks(n_rows, batch_size))
     if len(slices) > 8:
         from tqdm.auto import tqdm
 

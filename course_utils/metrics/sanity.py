@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from course_utils import surgery
-from course_utils.attribution import core
+from course_utils.engine import inputs, scoring
 from course_utils.metrics._checks import check_maps
 from course_utils.metrics.agreement import rank_correlation
 from course_utils.models import registry
@@ -314,8 +314,8 @@ def cascading_randomization(
     unknown = set(options) - set(fns)
     if unknown:
         raise ValueError(f"options given for methods that are not checked: {sorted(unknown)}.")
-    x = core.as_batch(model, images)
-    t = core.resolve_targets(model, x, targets, batch_size)
+    x = inputs.as_batch(model, images)
+    t = inputs.resolve_targets(model, x, targets, batch_size)
     clone = copy_model(model)
     order = _stages(clone, layers)
     stages = ["original"] + [name for name, _ in order]
@@ -372,11 +372,11 @@ def shuffled_label_model(
     >>> r is m
     False
     """
-    x = core.as_batch(model, images)
+    x = inputs.as_batch(model, images)
     y = np.asarray(labels)
     if y.shape != (len(x),):
         raise ValueError(f"Expected one label per image ({len(x)}), got shape {y.shape}.")
-    head = core.head(model)
+    head = scoring.head(model)
     n_classes = 2 if head.binary else head.n_outputs
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
         raise TypeError(f"labels must be class indices 0..{n_classes - 1}, got dtype {y.dtype}.")
@@ -393,7 +393,7 @@ def shuffled_label_model(
     for _, layer in weighted_layers(clone):
         randomize_layer(layer, seed=seed)
     permuted = np.random.default_rng(seed).permutation(y)
-    head = core.head(clone)
+    head = scoring.head(clone)
     probs = head.activation in ("softmax", "sigmoid")
     loss = (keras.losses.BinaryCrossentropy(from_logits=not probs) if head.binary
             else keras.losses.SparseCategoricalCrossentropy(from_logits=not probs))

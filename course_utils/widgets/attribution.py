@@ -23,9 +23,9 @@ import keras
 import numpy as np
 
 from course_utils import attribution, surgery
-from course_utils.attribution import core
 from course_utils.attribution.lime import segment
 from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
+from course_utils.engine import inputs, scoring, spaces
 from course_utils.models import registry
 from course_utils.widgets._base import Explorer, options
 from course_utils.widgets._draw import Canvas, display_image
@@ -60,13 +60,13 @@ def subject(model: keras.Model, image, target=None) -> Subject:
     >>> subject(m, np.zeros((4, 4, 1)), target=1).target
     1
     """
-    x = core.as_batch(model, image)
+    x = inputs.as_batch(model, image)
     if len(x) != 1:
         raise ValueError(f"An explorer explains one image; got a batch of {len(x)}. "
                          "Pass images[i].")
-    t = int(core.resolve_targets(model, x, target, 1)[0])
+    t = int(inputs.resolve_targets(model, x, target, 1)[0])
     info = registry.info(model)
-    pixels = core.to_pixels(model, x)[0]
+    pixels = spaces.to_pixels(model, x)[0]
     return Subject(model, x, pixels, display_image(pixels, info.pixel_max), t,
                    list(info.class_names), info.label)
 
@@ -193,7 +193,7 @@ def ig_explorer(
     fig.picture(0, s.shown, title=f"explaining: {s.name(s.target)}")
 
     def render(r, steps, baseline):
-        base = core.pixel_constant(model, baseline, s.pixels)
+        base = spaces.pixel_constant(model, baseline, s.pixels)
         fig.picture(1, display_image(base, pmax), title=f"baseline x' = {baseline}")
         fig.heat(2, r["map"], signed=True, title=f"IG, {steps} steps (red +, blue -)")
         return fig.image()
@@ -266,7 +266,7 @@ def occlusion_explorer(
     def render(m, window, stride, fill):
         demo = s.pixels.copy()
         top, left = (h - window) // 2, (w - window) // 2
-        patch = core.pixel_constant(model, fill, s.pixels)
+        patch = spaces.pixel_constant(model, fill, s.pixels)
         demo[top:top + window, left:left + window] = patch[top:top + window, left:left + window]
         fig.picture(0, display_image(demo, pmax), title=f"a {window} px patch, fill: {fill}")
         fig.heat(1, m, signed=True, title=f"score drop for {s.name(s.target)} (red: drop)")
@@ -412,7 +412,7 @@ def gradcam_explorer(
     for name in layers:
         surgery.require_spatial(model, name)
     scores = np.asarray(model(s.x, training=False))[0]  # one forward pass, not a hot loop
-    head = core.head(model)
+    head = scoring.head(model)
     if head.binary:  # class 1, the other class: 1 - p of a sigmoid, minus a bare logit
         other = 1.0 - scores[0] if head.activation == "sigmoid" else -scores[0]
         scores = np.array([scores[0], other])
