@@ -98,6 +98,29 @@ def _watermark(position: int) -> tuple[np.ndarray, np.ndarray]:
     return mask, pattern.astype("float32")
 
 
+def with_watermark(images, position: int) -> np.ndarray:
+    """Copies of ``images`` with the watermark of class ``position`` pasted on, whatever their
+    label: examples of the *concept* "this watermark" for :mod:`course_utils.concepts`.
+
+    Examples
+    --------
+    >>> plain = shapes(2, seed=3).images
+    >>> marked = with_watermark(plain, 0)
+    >>> int((marked != plain).any(axis=-1).sum(axis=(1, 2)).max()) <= WATERMARK**2
+    True
+    """
+    if isinstance(position, bool) or position not in range(len(CLASS_NAMES)):
+        raise ValueError(f"position must be a class index 0..{len(CLASS_NAMES) - 1} "
+                         f"({', '.join(CLASS_NAMES)}), got {position!r}.")
+    arr = np.asarray(images, dtype="float32")
+    if arr.ndim != 4 or arr.shape[1:] != (SIZE, SIZE, 3):
+        raise ValueError(f"Expected shapes images (N, {SIZE}, {SIZE}, 3), got {arr.shape}.")
+    mask, pattern = _watermark(int(position))
+    out = arr.copy()
+    out[:, mask] = pattern[mask][:, None]
+    return out
+
+
 def shapes(
     n: int, seed: int = 0, spurious: bool | str = False, shape_agreement: float = 1.0
 ) -> ShapesData:
