@@ -502,9 +502,10 @@ plt.show()
 #
 # 1. `metrics.deletion` with `baseline="grey"` for Grad-CAM, saliency and the random maps.
 #    Grey patches are themselves a shape the model can react to, so the absolute numbers
-#    change (in our run Grad-CAM 0.25 -> 0.36, saliency 0.37 -> 0.46, random 0.64 -> 0.53):
-#    the ranking holds but the gap to random shrinks. A method that only beats random with
-#    one baseline is fragile.
+#    change (quick settings: Grad-CAM 0.25 -> 0.36, saliency 0.37 -> 0.46, random 0.64 ->
+#    0.53; full settings: Grad-CAM 0.38 -> 0.43, saliency 0.39 -> 0.39, random 0.55 -> 0.43):
+#    the gap to random shrinks, and with the full settings it is gone. A method that only
+#    beats random with one baseline is fragile.
 # 2. Compare `pointing` with `pointing_tol` (section 3): saliency and SmoothGrad gain most (0.67
 #    -> 0.96 and 0.54 -> 0.83 in our run): gradient maxima sit on the object's edge or just
 #    outside it (the gradient is large where a small change of the input changes the features,
@@ -521,10 +522,13 @@ plt.show()
 #    even 0.93-0.94 (5 images: rough numbers).
 # 4. The share of attribution in the watermark (or the pointing game with the watermark as the
 #    region) for the gradient methods: many times the chance level for the watermark model (in
-#    our run 9 times for saliency, 34 for Integrated Gradients, 73 for SHAP; SmoothGrad's
-#    noise spreads it to 3 times), near chance for the clean model (at most 2.4 times, for
-#    every method). Without a mask of the suspect region, look at the maps of many
-#    images: a bright spot always at the image border is the classic sign.
+#    our runs 9-10 times for saliency, 33-34 for Integrated Gradients, 73-77 for SHAP;
+#    SmoothGrad's noise spreads it to 3 times). For the clean model the share stays near
+#    chance for most methods (median 1.0-1.5 times), though SHAP and LIME reach 4-5 times with
+#    the full settings: so compare the two, or look for the region no object ever occupies.
+#    The watermark model gives the watermark at least 3 times the clean model's share, for
+#    every method. Without a mask of the suspect region, look at the maps of many images: a
+#    bright spot always at the image border is the classic sign.
 # </details>
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
@@ -564,4 +568,12 @@ print((in_watermark / watermark_chance).round(1).to_string())
 gradient_methods = ["saliency", "integrated_gradients", "shap_gradients"]
 assert (in_watermark.loc[gradient_methods, "watermark model: in watermark"]
         > 5 * watermark_chance).all()
-assert (in_watermark["clean model: in watermark"] < 4 * watermark_chance).all()
+# The clean model: near chance for most methods (median 1.0-1.5x), but SHAP and LIME reach
+# 3.7-4.9x with the full settings; what tells the models apart is the ratio between them
+# (at least 3.2x for every method, quick and full settings).
+ratio = in_watermark["watermark model: in watermark"] / in_watermark["clean model: in watermark"]
+print(f"clean model, median over methods: "
+      f"{in_watermark['clean model: in watermark'].median() / watermark_chance:.1f}x chance; "
+      f"watermark model / clean model, smallest over methods: {ratio.min():.1f}x")
+assert in_watermark["clean model: in watermark"].median() < 2.5 * watermark_chance
+assert (ratio > 2).all()
