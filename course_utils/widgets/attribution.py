@@ -7,7 +7,7 @@ notebooks call) and are cached by the slider values, so going back to a setting 
 
 - :func:`smoothgrad_explorer`: noise level and number of samples. The per-sample gradients of a
   noise level are computed once; every sample count is then a running mean (no recomputation).
-- :func:`ig_explorer`: steps and baseline, with the live completeness error.
+- :func:`integrated_gradients_explorer`: steps and baseline, with the live completeness error.
 - :func:`occlusion_explorer`: patch size, stride and fill.
 - :func:`lime_explorer`: samples and segmentation.
 - :func:`gradcam_explorer`: layer and class.
@@ -171,7 +171,7 @@ IG_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BASELINES = ("black", "grey", "white", "mean")
 
 
-def ig_explorer(
+def integrated_gradients_explorer(
     model: keras.Model,
     image,
     target=None,
@@ -195,7 +195,7 @@ def ig_explorer(
     ...                       keras.layers.Dense(3, activation="tanh")])
     >>> x = np.random.default_rng(0).random((12, 12, 1), dtype="float32")
     >>> with contextlib.redirect_stdout(io.StringIO()):
-    ...     ex = ig_explorer(m, x, target=0, steps=(1, 4, 64))
+    ...     ex = integrated_gradients_explorer(m, x, target=0, steps=(1, 4, 64))
     ...     errors = [ex.set(steps=n).result["relative_error"] for n in (1, 4, 64)]
     >>> errors[0] > errors[1] > errors[2]  # completeness: the error falls with the steps
     True
