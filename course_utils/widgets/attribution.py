@@ -398,7 +398,7 @@ def lime_explorer(
 # ------------------------------------------------------------------------------------------
 
 
-def _default_layers(model: keras.Model, limit: int = 8) -> list[str]:
+def _gradcam_layer_menu(model: keras.Model, limit: int = 8) -> list[str]:
     """Spatial layers after their activation (``relu``/``act`` in the name, else all spatial
     layers), at most ``limit`` of them, spread from shallow to deep."""
     names = [p[-1].name for p in surgery.spatial_layers(model)]
@@ -433,7 +433,7 @@ def gradcam_explorer(
     scale, so compare these numbers to see which class really has the stronger evidence.
     """
     s = subject(model, image, None)
-    layers = list(options("layers", _default_layers(model) if layers is None else layers))
+    layers = list(options("layers", _gradcam_layer_menu(model) if layers is None else layers))
     for name in layers:
         surgery.require_spatial(model, name)
     scores = np.asarray(model(s.x, training=False))[0]  # one forward pass, not a hot loop
