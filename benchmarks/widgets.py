@@ -41,7 +41,7 @@ def _cases(quick: bool):
          [{"noise_level": v, "n_samples": n} for v, n in
           ((0.05, 10), (0.1, 20), (0.2, 30), (0.25, 40), (0.3, 50))]),
         ("shapes 64px", "integrated_gradients",
-         lambda: widgets.ig_explorer(shapes, img, cls),
+         lambda: widgets.integrated_gradients_explorer(shapes, img, cls),
          [{"steps": s, "baseline": b} for s, b in
           ((8, "black"), (16, "grey"), (32, "white"), (64, "mean"), (128, "black"))]),
         ("shapes 64px", "occlusion",

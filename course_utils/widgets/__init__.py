@@ -17,7 +17,7 @@ from course_utils.widgets._base import Explorer, LRUCache, Update, control_value
 from course_utils.widgets._draw import show_panels
 from course_utils.widgets.attribution import (
     gradcam_explorer,
-    ig_explorer,
+    integrated_gradients_explorer,
     lime_explorer,
     occlusion_explorer,
     smoothgrad_explorer,
@@ -27,7 +27,7 @@ from course_utils.widgets.features import channel_explorer, visualization_explor
 #: The explorer of each attribution method, keyed by its name in ``attribution.METHODS``.
 ATTRIBUTION_EXPLORERS = {
     "smoothgrad": smoothgrad_explorer,
-    "integrated_gradients": ig_explorer,
+    "integrated_gradients": integrated_gradients_explorer,
     "occlusion": occlusion_explorer,
     "lime": lime_explorer,
     "gradcam": gradcam_explorer,
@@ -35,6 +35,6 @@ ATTRIBUTION_EXPLORERS = {
 
 __all__ = [
     "ATTRIBUTION_EXPLORERS", "Explorer", "LRUCache", "Update", "control_values",
-    "gradcam_explorer", "ig_explorer", "lime_explorer", "occlusion_explorer",
+    "gradcam_explorer", "integrated_gradients_explorer", "lime_explorer", "occlusion_explorer",
     "show_panels", "smoothgrad_explorer",
 ]

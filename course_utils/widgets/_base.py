@@ -168,12 +168,20 @@ class Explorer:
 
     Examples
     --------
+    Outside a notebook an explorer draws by printing, so the example silences stdout and
+    reads what each update did from the explorer itself:
+
+    >>> import contextlib, io
     >>> slider = widgets.IntSlider(value=1, min=1, max=3)
-    >>> ex = Explorer({"n": slider}, compute=lambda n: n * n, render=lambda r, n: f"{r}")
-    >>> ex.last.result
-    1
-    >>> ex.set(n=3).result, ex.set(n=1).cached
-    (9, True)
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = Explorer({"n": slider}, compute=lambda n: n * n, render=lambda r, n: f"{r}")
+    ...     first, third, back = ex.last, ex.set(n=3), ex.set(n=1)
+    >>> first.result, third.result, back.result
+    (1, 9, 1)
+    >>> first.cached, third.cached, back.cached, back.shown
+    (False, False, True, '1')
+    >>> ex.cache.hits, ex.cache.misses, len(ex.history)
+    (1, 2, 3)
     """
 
     def __init__(
@@ -307,10 +315,6 @@ class Explorer:
             for k, v in values.items():
                 self.controls[k].value = v
         return self.refresh()
-
-    def update_time(self, **values) -> float:
-        """Seconds taken by the update to ``values`` (for benchmarks)."""
-        return self.set(**values).seconds
 
     # ---------------------------------------------------------------- warming the cache
     def grid(self, **only) -> list[dict]:

@@ -7,7 +7,7 @@ notebooks call) and are cached by the slider values, so going back to a setting 
 
 - :func:`smoothgrad_explorer`: noise level and number of samples. The per-sample gradients of a
   noise level are computed once; every sample count is then a running mean (no recomputation).
-- :func:`ig_explorer`: steps and baseline, with the live completeness error.
+- :func:`integrated_gradients_explorer`: steps and baseline, with the live completeness error.
 - :func:`occlusion_explorer`: patch size, stride and fill.
 - :func:`lime_explorer`: samples and segmentation.
 - :func:`gradcam_explorer`: layer and class.
@@ -108,9 +108,21 @@ def smoothgrad_explorer(
 
     Examples
     --------
-    >>> ex = smoothgrad_explorer(model, x_test[0], max_samples=20)  # doctest: +SKIP
-    >>> ex.set(n_samples=5).result.shape  # doctest: +SKIP
-    (20, 28, 28)
+    Outside a notebook an explorer draws by printing, so the example silences stdout:
+
+    >>> import contextlib, io, keras, numpy as np
+    >>> keras.utils.set_random_seed(0)
+    >>> m = keras.Sequential([keras.Input((12, 12, 1)),
+    ...                       keras.layers.Conv2D(4, 3, activation="relu"),
+    ...                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    >>> x = np.random.default_rng(0).random((12, 12, 1), dtype="float32")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = smoothgrad_explorer(m, x, target=2, max_samples=20)
+    ...     update = ex.set(n_samples=5)
+    >>> update.result.shape  # the running means of 1..20 samples at this noise level
+    (20, 12, 12)
+    >>> update.cached  # a new sample count is not a new computation
+    True
     """
     s = subject(model, image, target)
     max_samples = int(max_samples)
@@ -159,7 +171,7 @@ IG_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BASELINES = ("black", "grey", "white", "mean")
 
 
-def ig_explorer(
+def integrated_gradients_explorer(
     model: keras.Model,
     image,
     target=None,
@@ -173,8 +185,21 @@ def ig_explorer(
 
     Examples
     --------
-    >>> ex = ig_explorer(model, x_test[0], steps=(4, 16, 64))  # doctest: +SKIP
-    >>> ex.set(steps=64).result["relative_error"] < 0.02  # doctest: +SKIP
+    Outside a notebook an explorer draws by printing, so the example silences stdout:
+
+    >>> import contextlib, io, keras, numpy as np
+    >>> keras.utils.set_random_seed(0)
+    >>> m = keras.Sequential([keras.Input((12, 12, 1)),
+    ...                       keras.layers.Conv2D(4, 3, activation="tanh"),
+    ...                       keras.layers.GlobalAveragePooling2D(),
+    ...                       keras.layers.Dense(3, activation="tanh")])
+    >>> x = np.random.default_rng(0).random((12, 12, 1), dtype="float32")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = integrated_gradients_explorer(m, x, target=0, steps=(1, 4, 64))
+    ...     errors = [ex.set(steps=n).result["relative_error"] for n in (1, 4, 64)]
+    >>> errors[0] > errors[1] > errors[2]  # completeness: the error falls with the steps
+    True
+    >>> errors[2] < 1e-4
     True
     """
     s = subject(model, image, target)
@@ -373,7 +398,7 @@ def lime_explorer(
 # ------------------------------------------------------------------------------------------
 
 
-def _default_layers(model: keras.Model, limit: int = 8) -> list[str]:
+def _gradcam_layer_menu(model: keras.Model, limit: int = 8) -> list[str]:
     """Spatial layers after their activation (``relu``/``act`` in the name, else all spatial
     layers), at most ``limit`` of them, spread from shallow to deep."""
     names = [p[-1].name for p in surgery.spatial_layers(model)]
@@ -408,7 +433,7 @@ def gradcam_explorer(
     scale, so compare these numbers to see which class really has the stronger evidence.
     """
     s = subject(model, image, None)
-    layers = list(options("layers", _default_layers(model) if layers is None else layers))
+    layers = list(options("layers", _gradcam_layer_menu(model) if layers is None else layers))
     for name in layers:
         surgery.require_spatial(model, name)
     scores = np.asarray(model(s.x, training=False))[0]  # one forward pass, not a hot loop

@@ -62,9 +62,21 @@ def channel_explorer(
 
     Examples
     --------
-    >>> ex = channel_explorer(model, x_test[0], ["conv1_relu", "conv4_relu"])  # doctest: +SKIP
-    >>> ex.set(layer="conv4_relu", channel=5).result["channel"]  # doctest: +SKIP
-    5
+    Outside a notebook an explorer draws by printing, so the example silences stdout:
+
+    >>> import contextlib, io, keras, numpy as np
+    >>> keras.utils.set_random_seed(0)
+    >>> m = keras.Sequential([keras.Input((12, 12, 3)),
+    ...                       keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+    ...                       keras.layers.Conv2D(6, 3, activation="relu", name="c2")])
+    >>> x = np.random.default_rng(0).random((12, 12, 3), dtype="float32")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = channel_explorer(m, x, ["c1", "c2"])
+    ...     update = ex.set(layer="c2", channel=5)
+    >>> update.result["channel"], update.result["map"].shape, ex.controls["channel"].max
+    (5, (8, 8), 5)
+    >>> np.allclose(update.result["map"], m(x[None])[0, ..., 5], atol=1e-6)
+    True
     """
     x = np.asarray(image, dtype="float32")
     if x.ndim == 4:
@@ -157,11 +169,21 @@ def visualization_explorer(
 
     Examples
     --------
-    >>> atlas = features.ChannelAtlas(model, steps=64, size=28)  # doctest: +SKIP
-    >>> atlas.precompute("conv2_relu", range(8))  # doctest: +SKIP
-    >>> ex = visualization_explorer(atlas, "conv2_relu", range(8))  # doctest: +SKIP
-    >>> ex.set(channel=3).cached  # doctest: +SKIP
-    False
+    Outside a notebook an explorer draws by printing, so the example silences stdout:
+
+    >>> import contextlib, io, keras, numpy as np
+    >>> keras.utils.set_random_seed(0)
+    >>> m = keras.Sequential([keras.Input((None, None, 3)),
+    ...                       keras.layers.Conv2D(6, 3, activation="relu", name="c")])
+    >>> atlas = ChannelAtlas(m, steps=4, size=16, progress=False)
+    >>> atlas.precompute("c")  # all 6 pictures in one batched optimization
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = visualization_explorer(atlas, "c", range(3))
+    ...     update = ex.set(channel=2)
+    >>> update.result["picture"].shape, ex.controls["channel"].options
+    ((16, 16, 3), (0, 1, 2))
+    >>> np.array_equal(update.result["picture"], atlas.get("c", 2))  # the atlas's picture
+    True
     """
     if isinstance(atlas_or_model, ChannelAtlas):
         if settings:

@@ -349,7 +349,8 @@ sg_explorer.warm(noise_level=[0.0, 0.1, 0.2, 0.3])
 sg_explorer
 
 # %%
-ig_view = widgets.ig_explorer(shapes_model, sx[i], int(sy[i]), steps=(1, 2, 4, 8, 16, 32, 64))
+ig_view = widgets.integrated_gradients_explorer(shapes_model, sx[i], int(sy[i]),
+                                                steps=(1, 2, 4, 8, 16, 32, 64))
 ig_view
 
 # %% [markdown]
