@@ -130,3 +130,17 @@ def test_too_few_examples_and_wrong_vector_length():
         concepts.learn_cav(model, "copy", bright[:2], randoms[0])
     with pytest.raises(ValueError, match="learn the CAV at the same layer"):
         concepts.directional_derivatives(model, bright, 0, "copy", [np.ones(10)])
+
+
+def test_tcav_matrix_marks_exactly_the_significant_scores():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils import concept_plots
+
+    ax = concept_plots.tcav_matrix([[0.91, 0.5, 0.02]], [[0.001, 0.049, 0.2]], rows=["c"],
+                                   cols=["a", "b", "d"], alpha=0.05, label="a label")
+    assert [t.get_text() for t in ax.texts] == ["0.91*", "0.50*", "0.02"]
+    assert "a label" in [t.get_text() for t in ax.figure.texts]
+    with pytest.raises(ValueError, match=r"expected \(1, 3\)"):
+        concept_plots.tcav_matrix([[0.9, 0.1]], [[0.1, 0.2]], rows=["c"], cols=["a", "b", "d"])
