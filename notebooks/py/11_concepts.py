@@ -163,10 +163,11 @@ diagonal = {m: [results[m, k, k] for k in range(3)] for m in ["watermark model",
 for m, rs in diagonal.items():
     print(f"{m:16s} class's own mark: TCAV " + ", ".join(f"{r.score:.2f}" for r in rs)
           + "  p " + ", ".join(f"{r.p_value:.1g}" for r in rs))
-# Measured with two random draws (seeds 0 and 1): the watermark model 0.90-0.99 with
-# p <= 0.008, the clean model 0.10-0.52 (never significantly above its random CAVs).
+# Measured over three draws of the example images, oneDNN on and off, AVX2, and a second
+# training of both models (COURSE_TRAIN_SEED=1): the watermark model 0.90-1.00 with
+# p <= 0.02, the clean model 0.10-0.61, never both high and significant.
 assert all(r.score > 0.8 and r.significant for r in diagonal["watermark model"])
-assert all(r.score < 0.7 for r in diagonal["clean model"])
+assert not any(r.score > 0.8 and r.significant for r in diagonal["clean model"])
 
 # %% [markdown]
 # **What to notice.** For the watermark model the diagonal lights up: each class's score
@@ -194,16 +195,16 @@ assert all(r.score < 0.7 for r in diagonal["clean model"])
 #
 # The hidden code cell below (click it to open) runs the solutions and checks their answers.
 #
-# 1. At `pool2` the diagonal stays near 1 and significant (0.94-1.00 in our runs). At
+# 1. At `pool2` the diagonal stays high and significant (0.84-1.00 in our runs). At
 #    `conv4_relu` the gradient of a class score is the same for every image: after a global
 #    average pooling and a linear classifier, $\partial h_k / \partial f = w_k / (HW)$ at every
 #    position. So every image gets the same sign and a CAV's TCAV score is 0 or 1: the test
 #    degenerates into the sign of one dot product. Choose a layer where the gradient still
 #    depends on the image.
-# 2. With 3 random sets the p-values grow by one to two orders of magnitude (0.12-0.54 in
-#    our run, against 0.001-0.003 with 10), though the scores themselves barely change: the
+# 2. With 3 random sets the p-values grow by one to three orders of magnitude (0.08-0.54 in
+#    our runs, against 0.00004-0.02 with 10), though the scores themselves barely change: the
 #    t-test has three values per group. Significance needs many random sets.
-# 3. The circle concept on the clean model: TCAV 1.00, p about 0.001: the model uses the
+# 3. The circle concept on the clean model: TCAV 1.00, p below 0.001: the model uses the
 #    shape, as it should (the same holds for squares and triangles).
 # </details>
 
@@ -214,7 +215,7 @@ at_pool2 = [concepts.tcav(watermarked, class_images[k], k, layer="pool2",
             for k in range(3)]
 print("pool2, watermark model, own mark:", [f"{r.score:.2f} (p {r.p_value:.1g})"
                                             for r in at_pool2])
-assert all(r.score > 0.8 and r.significant for r in at_pool2)
+assert all(r.score > 0.7 and r.significant for r in at_pool2)  # measured 0.84-1.00
 at_conv4 = concepts.tcav(watermarked, class_images[0], 0, layer="conv4_relu",
                          concept_images=marks[0], random_images=random_sets, progress=False)
 print("conv4_relu: TCAV score of each CAV", at_conv4.scores, at_conv4.random_scores)
@@ -233,4 +234,4 @@ circles = more.images[more.labels == 0][:N_EXAMPLES]
 shape_test = concepts.tcav(clean, class_images[0], 0, layer=LAYER, concept_images=circles,
                            random_images=random_sets, concept="circle", progress=False)
 print(shape_test)
-assert shape_test.score > 0.9 and shape_test.significant  # measured 1.00, p 0.0009
+assert shape_test.score > 0.9 and shape_test.significant  # measured 1.00, p <= 0.0009
