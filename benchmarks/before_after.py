@@ -43,7 +43,9 @@ WORKER = r"""
 import json, sys, time, warnings
 import numpy as np, keras
 warnings.simplefilter("ignore")
+import course_utils
 from course_utils import attribution
+print("PACKAGE " + course_utils.__file__, file=sys.stderr)
 cases, calls = json.loads(sys.argv[1]), int(sys.argv[2])
 keras.utils.set_random_seed(0)
 model = keras.applications.MobileNetV2(weights=None)
@@ -67,11 +69,15 @@ print("RESULT " + json.dumps(out))
 def run_worker(checkout: Path, calls: int) -> dict:
     """Time every case in a fresh process that imports ``checkout``'s package."""
     env = dict(os.environ, PYTHONPATH=str(checkout), TF_CPP_MIN_LOG_LEVEL="2")
+    # cwd too: ``python -c`` puts the working folder first on sys.path, before PYTHONPATH
     proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(CASES), str(calls)],
-                          env=env, capture_output=True, text=True, check=False)
+                          env=env, cwd=checkout, capture_output=True, text=True, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode or line is None:
         raise RuntimeError(f"The worker for {checkout} failed:\n{proc.stderr[-2000:]}")
+    if f"PACKAGE {checkout.resolve()}" not in proc.stderr:
+        raise RuntimeError(f"The worker for {checkout} imported another course_utils: "
+                           f"{[ln for ln in proc.stderr.splitlines() if 'PACKAGE' in ln]}")
     return json.loads(line[len("RESULT "):])
 
 
