@@ -42,7 +42,7 @@ from sklearn.linear_model import SGDClassifier
 from tqdm.auto import tqdm
 
 from course_utils import surgery
-from course_utils.engine import batching, inputs, kernels, scoring
+from course_utils.engine import batching, gradients, inputs, kernels, scoring
 
 
 @dataclass(frozen=True)
@@ -230,29 +230,21 @@ def directional_derivatives(model: keras.Model, images, target: int, layer, vect
     path = _layer_path(model, layer)
     x = inputs.as_batch(model, images)
     batch_size = batching.check_batch_size(batch_size)
-    hd = scoring.head(model)  # a single sigmoid unit scores class 0; class 1 is its negation
+    hd = scoring.head(model)
     target = _check_target(model, target, max(hd.n_outputs, 2))
-    column, sign = (0, -1.0 if target == 1 else 1.0) if hd.binary else (target, 1.0)
+    # The score every method explains (a single sigmoid unit: class 1 is its negation).
+    weights, offset = scoring.score_weights(model, np.full(len(x), target))
     v = np.atleast_2d(np.asarray(vectors, dtype="float32"))
 
     def build():
-        @tf.function(reduce_retracing=True)
-        def fn(x, t, sign):
-            seen = {}
-            with tf.GradientTape() as tape:
-                def tap(a):
-                    tape.watch(a)
-                    seen["a"] = a
-
-                y = surgery.forward(model, x, {path[-1]: tap}, logits=True)
-                s = tf.gather(tf.reshape(y, (tf.shape(y)[0], -1)), t, axis=1) * sign
-            g = tape.gradient(s, seen["a"])
+        def fn(x, weights, offset):
+            _, g = gradients.feature_gradients(model, path, x, weights, offset)
             return tf.reshape(g, (tf.shape(g)[0], -1))
 
-        return fn
+        return kernels.tf_function(fn)
 
     fn = kernels.compiled(model, "concepts.gradients", build, options=(id(path[-1]),))
-    grads = _batched(lambda xs: fn(xs, tf.constant(column), tf.constant(sign)), [x], batch_size)
+    grads = _batched(fn, [x, weights, offset], batch_size)
     if v.shape[1] != grads.shape[1]:
         raise ValueError(f"The vectors have {v.shape[1]} values, layer {path[-1].name!r} has "
                          f"{grads.shape[1]} per image: learn the CAV at the same layer.")
