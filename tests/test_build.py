@@ -1,0 +1,84 @@
+"""`python -m course_utils build`: one progress line per notebook and the measured cell times."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from course_utils import build
+
+
+def _notebook(path, sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# a lesson")]
+    nb.cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_estimate_uses_reference_cells_scaled_by_this_machines_speed():
+    # the reference says 10 + 20 + 30 s; the first cell took 20 s: twice as slow -> 100 s left
+    assert build.remaining([10.0, 20.0, 30.0], done=1, elapsed=20.0) == pytest.approx(100.0)
+    # a faster machine: 5 s for the first 10 s cell -> half of the 50 s left
+    assert build.remaining([10.0, 20.0, 30.0], done=1, elapsed=5.0) == pytest.approx(25.0)
+    assert build.remaining([10.0, 20.0, 30.0], done=3, elapsed=60.0) == 0.0
+
+
+def test_estimate_without_reference_is_the_mean_cell_so_far():
+    assert build.remaining(None, done=3, elapsed=30.0, n_cells=5) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="n_cells"):
+        build.remaining(None, done=1, elapsed=1.0)
+
+
+def test_reference_with_another_number_of_cells_is_not_used(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    timings = {"quick": {"01_a": [1.0, 2.0]}, "full": {"01_a": [5.0, 6.0, 7.0]}}
+    assert build._expected(timings, "01_a", 2) == [1.0, 2.0]
+    assert build._expected(timings, "01_a", 3) is None  # the quick record has 2 cells
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert build._expected(timings, "01_a", 3) == [5.0, 6.0, 7.0]
+
+
+def test_unreadable_timings_fall_back(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "timings.json").write_text("{not json")
+    assert build.load_timings(tmp_path) == {}
+
+
+def test_build_shows_a_line_per_notebook_and_records_cell_times(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    lessons = tmp_path / "notebooks"
+    lessons.mkdir()
+    first = _notebook(lessons / "01_a.ipynb", ["x = 1", "import time; time.sleep(0.6)", "x + 1"])
+    second = _notebook(lessons / "02_b.ipynb", ["print('hello')"])
+    # a reference from an earlier build: 02_b's estimate comes from it
+    (lessons / "timings.json").write_text(json.dumps({"quick": {"02_b": [3.0]},
+                                                      "full": {"02_b": [9.0]}}))
+    out = tmp_path / "build"
+    measured = build.build(out, [first, second], timeout=120)
+
+    assert set(measured) == {"01_a", "02_b"}
+    assert len(measured["01_a"]) == 3 and len(measured["02_b"]) == 1
+    assert measured["01_a"][1] >= 0.6  # the sleeping cell
+    assert measured["01_a"][2] < 0.6 <= measured["01_a"][1]  # cells timed one by one
+    written = json.loads((out / "timings.json").read_text())
+    assert written["quick"] == measured
+    assert written["full"] == {"02_b": [9.0]}  # the other mode's record is kept
+    executed = nbformat.read(out / "notebooks" / "02_b.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "hello\n"
+    assert (out / "html" / "01_a.html").is_file()
+    err = capsys.readouterr().err
+    assert "[ 1/2] 01_a" in err and "[ 2/2] 02_b" in err
+    assert "3/3 cells" in err and "elapsed" in err and "course ~" in err
+
+
+def test_table_lists_both_modes_and_totals():
+    text = build.table({"quick": {"01_a": [60.0], "02_b": [30.0]}, "full": {"01_a": [240.0]}})
+    assert "| 01_a | 1.0 | 4.0 |" in text
+    assert "| 02_b | 0.5 | - |" in text
+    assert "| **all** | **1.5** | **4.0** |" in text
