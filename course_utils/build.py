@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,9 +117,11 @@ def _expected(timings: dict, stem: str, n_cells: int) -> list[float] | None:
 
 
 class _Progress:
-    """The one line of a notebook: updated after every code cell."""
+    """The one line of a notebook: updated after every code cell, and every ``tick`` seconds
+    while a long cell runs (elapsed time moves, the estimate counts down)."""
 
-    def __init__(self, label: str, n_cells: int, expected, later: float, scale: float):
+    def __init__(self, label: str, n_cells: int, expected, later: float, scale: float,
+                 tick: float = 2.0):
         self.n_cells, self.expected, self.later, self.scale = n_cells, expected, later, scale
         self.start = time.perf_counter()
         self.times: list[float] = []
@@ -126,24 +129,38 @@ class _Progress:
         self.bar = tqdm(total=n_cells, desc=label, unit="cell", leave=True,
                         bar_format="{desc}  {n_fmt}/{total_fmt} cells  {elapsed} elapsed"
                                    "{postfix}")  # tqdm puts ", " before the postfix
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._show()
+        self._ticker = threading.Thread(target=self._tick, args=(tick,), daemon=True)
+        self._ticker.start()
 
     def _show(self) -> None:
-        elapsed = time.perf_counter() - self.start
-        left = remaining(self.expected, len(self.times), elapsed, self.n_cells)
+        now = time.perf_counter()
+        done_at = self._last - self.start  # when the last finished cell ended
+        left = remaining(self.expected, len(self.times), done_at, self.n_cells)
+        left = max(0.0, left - (now - self._last))  # the running cell counts down
         course = left + self.later * self.scale
         self.bar.set_postfix_str(f"~{clock(left)} left (course ~{course / 60:.0f} min left)")
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            with self._lock:
+                self._show()
 
     def cell_done(self, cell, **_) -> None:
         if cell.cell_type != "code":
             return
-        now = time.perf_counter()
-        self.times.append(round(now - self._last, 2))
-        self._last = now
-        self.bar.update(1)
-        self._show()
+        with self._lock:
+            now = time.perf_counter()
+            self.times.append(round(now - self._last, 2))
+            self._last = now
+            self.bar.update(1)
+            self._show()
 
     def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
         self.bar.close()
 
 

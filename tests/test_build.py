@@ -82,3 +82,13 @@ def test_table_lists_both_modes_and_totals():
     assert "| 01_a | 1.0 | 4.0 |" in text
     assert "| 02_b | 0.5 | - |" in text
     assert "| **all** | **1.5** | **4.0** |" in text
+
+
+def test_the_line_counts_down_while_a_long_cell_runs(capsys):
+    import time
+
+    progress = build._Progress("[ 1/1] 01_a", 1, [3.0], later=0.0, scale=1.0, tick=0.1)
+    time.sleep(1.3)  # no cell has finished: only the ticker redraws the line
+    progress.close()
+    err = capsys.readouterr().err
+    assert "~0:03 left" in err and "~0:02 left" in err
