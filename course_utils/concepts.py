@@ -30,7 +30,9 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -181,8 +183,29 @@ def learn_cav(model: keras.Model, layer, concept_images, random_images, *,
     return _fit_cav(pos, neg, concept, surgery.find_path(model, layer)[-1].name, seed)
 
 
-def _fit_cav(pos: np.ndarray, neg: np.ndarray, concept: str, layer: str, seed: int) -> CAV:
-    """A linear classifier of ``pos`` (label 1) against ``neg`` (label 0); see learn_cav."""
+#: Fitted linear classifiers by the digest of their data and seed: :func:`tcav` asks for the
+#: same random-vs-random CAVs for every concept and class, and for a concept's CAVs for every
+#: class, so each is fitted once (a fit is deterministic in its data and seed).
+_FITS: OrderedDict[bytes, tuple[np.ndarray, float]] = OrderedDict()
+_MAX_FITS = 512
+
+
+def _digest(*arrays: np.ndarray, seed: int) -> bytes:
+    h = hashlib.blake2b(str(seed).encode(), digest_size=20)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.data)
+    return h.digest()
+
+
+def _fit_linear(pos: np.ndarray, neg: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
+    """The weight vector and held-out accuracy of a linear classifier of ``pos`` (label 1)
+    against ``neg`` (label 0); see learn_cav. Memoized in ``_FITS``."""
+    key = _digest(pos, neg, seed=seed)
+    if key in _FITS:
+        _FITS.move_to_end(key)
+        return _FITS[key]
     rng = np.random.default_rng(seed)
     x = np.concatenate([pos, neg]).astype("float64")
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
@@ -195,8 +218,16 @@ def _fit_cav(pos: np.ndarray, neg: np.ndarray, concept: str, layer: str, seed: i
     # weight of near-constant units (a dead ReLU) once the vector is mapped back.
     clf = SGDClassifier(alpha=0.01, max_iter=1000, tol=1e-3, random_state=seed)
     clf.fit(x[~test], y[~test])
-    accuracy = float(clf.score(x[test], y[test]))
-    vector = clf.coef_[0]
+    fitted = clf.coef_[0].copy(), float(clf.score(x[test], y[test]))
+    _FITS[key] = fitted
+    if len(_FITS) > _MAX_FITS:
+        _FITS.popitem(last=False)
+    return fitted
+
+
+def _fit_cav(pos: np.ndarray, neg: np.ndarray, concept: str, layer: str, seed: int) -> CAV:
+    """The CAV of ``pos`` against ``neg``: the classifier's unit normal (see learn_cav)."""
+    vector, accuracy = _fit_linear(pos, neg, seed)
     norm = np.linalg.norm(vector)
     if not np.isfinite(norm) or norm == 0:
         raise ValueError(f"The CAV of {concept!r} at {layer!r} is zero: the layer's "

@@ -148,3 +148,33 @@ def test_tcav_matrix_marks_exactly_the_significant_scores():
     assert "a label" in [t.get_text() for t in ax.figure.texts]
     with pytest.raises(ValueError, match=r"expected \(1, 3\)"):
         concept_plots.tcav_matrix([[0.9, 0.1]], [[0.1, 0.2]], rows=["c"], cols=["a", "b", "d"])
+
+
+def test_each_cav_is_fitted_once_across_classes_and_concepts(monkeypatch):
+    fits = []
+
+    class Counting(concepts.SGDClassifier):
+        def fit(self, x, y):
+            fits.append(len(x))
+            return super().fit(x, y)
+
+    model = _brightness_model()
+    rng, bright, randoms = _sets(k=3)
+    dark = rng.uniform(0.0, 0.4, bright.shape)
+    concepts._FITS.clear()
+    first = concepts.tcav(model, bright, 0, layer="copy", concept_images=bright,
+                          random_images=randoms, progress=False)
+    monkeypatch.setattr(concepts, "SGDClassifier", Counting)
+    again = concepts.tcav(model, dark, 1, layer="copy", concept_images=bright,
+                          random_images=randoms, progress=False)
+    assert fits == []  # the same concept and random sets for another class: nothing new
+    concepts.tcav(model, bright, 0, layer="copy", concept_images=dark, random_images=randoms,
+                  progress=False)
+    assert len(fits) == 3  # another concept: its 3 CAVs; the 3 random CAVs are reused
+    concepts._FITS.clear()
+    fresh = concepts.tcav(model, dark, 1, layer="copy", concept_images=bright,
+                          random_images=randoms, progress=False)
+    assert len(fits) == 9  # no memo: every CAV fitted again
+    np.testing.assert_array_equal(fresh.scores, again.scores)  # the memo changes nothing
+    np.testing.assert_array_equal(fresh.random_scores, again.random_scores)
+    assert fresh.p_value == again.p_value and first.concept == fresh.concept
