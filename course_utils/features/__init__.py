@@ -5,6 +5,8 @@ Activations (lesson 02)
 Feature visualization (lesson 03)
     :func:`visualize` (channel / neuron / layer / class objectives, ``method="lucid"`` or
     ``"naive"``), :func:`class_visualization`, :func:`deepdream`, :class:`ChannelAtlas`
+Dataset examples (lesson 03)
+    :func:`receptive_field` (which input pixels a unit sees)
 Quality checks
     :func:`natural_ratio`, :func:`response_matrix`, :func:`diagonal_dominance`
 Figures
@@ -40,6 +42,7 @@ from course_utils.features.quality import (
     response_matrix,
     shift_robustness,
 )
+from course_utils.features.receptive_field import ReceptiveField, receptive_field
 from course_utils.features.transforms import Transforms
 from course_utils.features.visualize import Visualization, class_visualization, visualize
 
@@ -50,6 +53,7 @@ __all__ = [
     "ChannelAtlas",
     "DepthSummary",
     "Param",
+    "ReceptiveField",
     "Transforms",
     "Visualization",
     "activations",
@@ -63,6 +67,7 @@ __all__ = [
     "high_frequency_share",
     "input_correlation",
     "natural_ratio",
+    "receptive_field",
     "response_matrix",
     "shift_robustness",
     "visualize",
