@@ -6,6 +6,7 @@ Feature visualization (lesson 03)
     :func:`visualize` (channel / neuron / layer / class objectives, ``method="lucid"`` or
     ``"naive"``), :func:`class_visualization`, :func:`deepdream`, :class:`ChannelAtlas`
 Dataset examples (lesson 03)
+    :func:`top_patches` (the patches of a dataset that excite a channel most),
     :func:`receptive_field` (which input pixels a unit sees)
 Quality checks
     :func:`natural_ratio`, :func:`response_matrix`, :func:`diagonal_dominance`
@@ -33,6 +34,7 @@ from course_utils.features.activations import (
     input_correlation,
 )
 from course_utils.features.atlas import ChannelAtlas
+from course_utils.features.dataset_examples import TopPatches, top_patches
 from course_utils.features.deepdream import deepdream
 from course_utils.features.param import LUCID, NAIVE, Param
 from course_utils.features.quality import (
@@ -54,6 +56,7 @@ __all__ = [
     "DepthSummary",
     "Param",
     "ReceptiveField",
+    "TopPatches",
     "Transforms",
     "Visualization",
     "activations",
@@ -70,5 +73,6 @@ __all__ = [
     "receptive_field",
     "response_matrix",
     "shift_robustness",
+    "top_patches",
     "visualize",
 ]
