@@ -213,3 +213,31 @@ def test_bad_input(setup):
         top_patches(model, "detect", 3.0, 0, progress=False)
     with pytest.raises(ValueError, match="fill contains"):
         top_patches(model, "detect", images, 0, fill=np.nan, progress=False)
+
+
+def test_plot_top_patches_shows_the_patches_and_outlines_the_image_part():
+    import matplotlib.pyplot as plt
+
+    from course_utils.features.plotting import plot_top_patches
+
+    model = _detector()
+    images = _dataset(1)
+    images[0, 0:3, 0:3] = 2.0  # the corner square of test_border_patch_...
+    r = top_patches(model, "pool", images, [0, 1], k=3, progress=False)
+    mask = r.inside(0, 0)
+    assert not mask[0].any() and not mask[:, 0].any() and mask[1:, 1:].all()
+    assert r.inside(0, 1).all()  # the next square's field lies inside its image
+    pictures = np.random.default_rng(0).uniform(size=(2, 6, 6, 1))
+    fig = plot_top_patches(r, pictures)
+    axes = np.array(fig.axes).reshape(2, 4)
+    np.testing.assert_allclose(axes[0, 0].images[0].get_array(), pictures[0, ..., 0])
+    for row in range(2):
+        assert axes[row, 0].get_ylabel() == f"ch {r.channels[row]}"
+        for j in range(3):
+            shown = np.asarray(axes[row, j + 1].images[0].get_array())
+            np.testing.assert_allclose(shown, np.clip(r.patches[row, j, ..., 0], 0, 1))
+            assert axes[row, j + 1].get_title() == f"{r.values[row, j]:.3g}"
+    assert axes[0, 1].collections and not axes[0, 2].collections  # outline: corner only
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one picture per channel"):
+        plot_top_patches(r, pictures[:1])

@@ -95,6 +95,18 @@ class TopPatches:
         """Patches per channel (fewer than asked when the dataset had fewer candidates)."""
         return int(self.values.shape[1])
 
+    def inside(self, row: int, j: int) -> np.ndarray:
+        """Boolean ``(h, w)`` mask of the image's pixels in patch ``j`` of channel row ``row``
+        (``False`` where it is filled)."""
+        (top, left, bottom, right), (h, w) = self.boxes[row, j], self.patches.shape[2:4]
+        y, x = self.positions[row, j]
+        field_top, field_left = self.field.box(y, x)[:2]
+        oy = h - (bottom - top) if field_top < 0 else 0
+        ox = w - (right - left) if field_left < 0 else 0
+        mask = np.zeros((h, w), bool)
+        mask[oy:oy + bottom - top, ox:ox + right - left] = True
+        return mask
+
     def of(self, channel: int) -> np.ndarray:
         """The patches ``(k, h, w, C)`` of ``channel`` (a channel number, not a row)."""
         if channel not in self.channels:

@@ -1,4 +1,5 @@
-"""Figures for the two feature lessons: channel grids, the depth summary, picture grids.
+"""Figures for the two feature lessons: channel grids, the depth summary, picture grids,
+dataset examples.
 
 Plotting takes data and computes nothing: activations come from
 :func:`course_utils.features.activations` (``plot_channels(acts[layer][0], layer=layer,
@@ -195,6 +196,85 @@ def plot_deepdream(original: np.ndarray, dreamed: np.ndarray, model=None,
         ax.axis("off")
     model_label(fig, model)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+class Patches(Protocol):
+    """What :func:`plot_top_patches` reads (the fields of a ``features.TopPatches``)."""
+
+    layer: str
+    channels: list
+    values: np.ndarray
+    patches: np.ndarray
+    n_images: int
+    pixel_max: float
+    label: str
+
+    def inside(self, row: int, j: int) -> np.ndarray: ...
+
+
+def plot_top_patches(result: Patches, pictures: np.ndarray | None = None, *,
+                     pictures_title: str = "visualization", values: bool = True,
+                     title: str = "", cell: float = 1.0):
+    """Dataset examples: one row per channel, its top patches (strongest first), optionally
+    after the channel's feature visualization.
+
+    Parameters
+    ----------
+    result
+        A :class:`~course_utils.features.TopPatches` (:func:`~course_utils.features.
+        top_patches`).
+    pictures
+        ``(channels, H, W, C)`` display images in ``[0, 1]``, one per channel of ``result`` in
+        its order (e.g. ``np.stack([vis.image(c) for c in result.channels])``); shown first.
+    pictures_title
+        The title of the pictures' column.
+    values
+        Write each patch's activation above it.
+    title
+        The figure's title (default: layer, patches per channel, images searched).
+    cell
+        Inches per image.
+
+    Returns
+    -------
+    The matplotlib figure. Where a patch's receptive field reaches outside the image it is
+    filled, and the image part is outlined in yellow.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from course_utils.features import top_patches
+    >>> m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c")])
+    >>> r = top_patches(m, "c", np.random.default_rng(0).uniform(size=(6, 8, 8, 1)), [0, 1],
+    ...                 k=3, progress=False)
+    >>> len(plot_top_patches(r, np.zeros((2, 8, 8, 1))).axes)
+    8
+    """
+    n, k = np.shape(result.values)
+    extra = 0 if pictures is None else 1
+    if pictures is not None and len(pictures) != n:
+        raise ValueError(f"Give one picture per channel of the result ({n}: "
+                         f"{list(result.channels)}); got {len(pictures)}.")
+    fig, axes = plt.subplots(n, k + extra, figsize=(cell * (k + extra) + 0.6, cell * n + 0.8),
+                             squeeze=False)
+    for row in range(n):
+        if pictures is not None:
+            show_image(axes[row, 0], pictures[row])
+            if row == 0:
+                axes[row, 0].set_title(pictures_title, fontsize=7)
+        for j in range(k):
+            ax = axes[row, j + extra]
+            mask = result.inside(row, j)
+            patch = np.clip(result.patches[row, j] / result.pixel_max, 0.0, 1.0)
+            show_image(ax, patch, mask=None if mask.all() else mask)
+            if values:
+                ax.set_title(f"{result.values[row, j]:.3g}", fontsize=6, pad=1)
+        axes[row, 0].set_ylabel(f"ch {result.channels[row]}", fontsize=8)
+    fig.suptitle(title or f"{result.layer}: top {k} of {result.n_images} images per channel",
+                 fontsize=10)
+    model_label(fig, result.label)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
 
 
