@@ -116,6 +116,23 @@ def test_border_patch_is_filled_outside_the_image():
     assert np.all(grey.patches[0, 0, 0] == 0.5)
 
 
+def test_whole_field_skips_units_at_the_border():
+    model = _detector()
+    images = _dataset(1)
+    images[0, 0:3, 0:3] = 2.0  # the brightest square, in the corner: its pool unit is (0, 0)
+    images[5, 8:11, 8:11] = 1.5  # the next, inside: pool unit (4, 4), field rows 7-10
+    every = top_patches(model, "pool", images, 0, k=2, progress=False)
+    assert every.images[0].tolist() == [0, 5]
+    inside = top_patches(model, "pool", images, 0, k=2, whole_field=True, progress=False)
+    assert inside.images[0, 0] == 5 and inside.positions[0, 0].tolist() == [4, 4]
+    assert inside.boxes[:, :, :2].min() >= 0 and inside.boxes[:, :, 2:].max() <= SIZE
+    assert np.all(inside.positions >= 1) and np.all(inside.positions <= 8)  # field in 0..19
+    tiny = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Conv2D(1, 3, padding="same",
+                                                                          name="c")])
+    with pytest.raises(ValueError, match="No unit of 'c' has its whole receptive field"):
+        top_patches(tiny, "c", np.ones((1, 2, 2, 1)), 0, whole_field=True, progress=False)
+
+
 def test_default_fill_is_what_preprocessing_maps_to_zero():
     """For a model whose preprocessing is (x - 127) / 128, padding stands for pixel 127."""
     keras.utils.set_random_seed(0)
@@ -229,15 +246,23 @@ def test_plot_top_patches_shows_the_patches_and_outlines_the_image_part():
     assert r.inside(0, 1).all()  # the next square's field lies inside its image
     pictures = np.random.default_rng(0).uniform(size=(2, 6, 6, 1))
     fig = plot_top_patches(r, pictures)
-    axes = np.array(fig.axes).reshape(2, 4)
-    np.testing.assert_allclose(axes[0, 0].images[0].get_array(), pictures[0, ..., 0])
-    for row in range(2):
-        assert axes[row, 0].get_ylabel() == f"ch {r.channels[row]}"
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()] == ["ch 0", "ch 1"]
+    shown_pictures = np.asarray(left.images[0].get_array())
+    np.testing.assert_allclose(shown_pictures[:6, :, 0] if shown_pictures.ndim == 3
+                               else shown_pictures[:6], pictures[0, ..., 0])
+    mosaic = np.asarray(right.images[0].get_array())
+    mosaic = mosaic[..., 0] if mosaic.ndim == 3 else mosaic
+    for row in range(2):  # 4 px patches, 1 px apart
         for j in range(3):
-            shown = np.asarray(axes[row, j + 1].images[0].get_array())
-            np.testing.assert_allclose(shown, np.clip(r.patches[row, j, ..., 0], 0, 1))
-            assert axes[row, j + 1].get_title() == f"{r.values[row, j]:.3g}"
-    assert axes[0, 1].collections and not axes[0, 2].collections  # outline: corner only
+            tile = mosaic[row * 5:row * 5 + 4, j * 5:j * 5 + 4]
+            np.testing.assert_allclose(tile, np.clip(r.patches[row, j, ..., 0], 0, 1))
+    texts = [t.get_text() for t in right.texts]
+    assert texts == [f"{v:.3g}" for v in r.values.ravel()]
+    frames = right.patches  # yellow frames around the image part of the filled patches
+    assert len(frames) == sum(not r.inside(i, j).all() for i in range(2) for j in range(3))
+    assert frames[0].get_xy() == (0.5, 0.5)  # the corner patch: filled row 0 and column 0
+    assert (frames[0].get_width(), frames[0].get_height()) == (3, 3)
     plt.close(fig)
     with pytest.raises(ValueError, match="one picture per channel"):
         plot_top_patches(r, pictures[:1])

@@ -115,16 +115,17 @@ class TopPatches:
 
 
 def _top_fn(model: keras.Model, path: tuple, shape: tuple):
-    """``(x, channels, per_image) -> (values, flat positions)``, each ``(N, channels,
-    per_image)``, highest first (lower position first on ties); compiled once per model,
-    layer and input shape."""
+    """``(x, channels, per_image, allowed) -> (values, flat positions)``, each ``(N, channels,
+    per_image)``, highest first (lower position first on ties), among the positions where
+    ``allowed`` (``(h * w,)`` bool) holds; compiled once per model, layer and input shape."""
     mref = weakref.ref(model)
 
     def build():
-        def run(x, channels, per_image):
+        def run(x, channels, per_image, allowed):
             (a,) = _graph.forward_until(mref(), x, [path])
             a = tf.gather(a, channels, axis=-1)
             flat = tf.transpose(tf.reshape(a, (tf.shape(a)[0], -1, tf.shape(a)[-1])), (0, 2, 1))
+            flat = tf.where(allowed, flat, tf.constant(-np.inf, flat.dtype))
             return tf.math.top_k(flat, k=per_image, sorted=True)
 
         return kernels.tf_function(run)
@@ -236,6 +237,24 @@ class _Best:
         self.flat, self.patches, self.boxes = take(all_flat, order, 1), patches, boxes
 
 
+def _allowed(field: ReceptiveField, image_shape: tuple, whole_field: bool) -> np.ndarray:
+    """``(h * w,)``: the positions that may be picked (with ``whole_field``: those whose field
+    lies inside the image)."""
+    h, w = field.map_size
+    if not whole_field:
+        return np.ones(h * w, bool)
+    ok = [np.array([field.start[a] + i * field.jump[a] >= 0 and field.start[a]
+                    + i * field.jump[a] + field.size[a] <= image_shape[a] for i in range(n)])
+          for a, n in enumerate((h, w))]
+    if not (ok[0].any() and ok[1].any()):
+        raise ValueError(
+            f"No unit of {field.layer!r} has its whole receptive field ({field.size[0]} x "
+            f"{field.size[1]} px) inside a {image_shape[0]} x {image_shape[1]} image; use "
+            "whole_field=False or larger images."
+        )
+    return (ok[0][:, None] & ok[1][None, :]).ravel()
+
+
 def _fill(model: keras.Model, fill, depth: int) -> np.ndarray:
     if fill is None:  # the pixel the model's preprocessing maps to 0
         return spaces.to_pixels(model, np.zeros((1, 1, 1, depth), "float32"))[0, 0, 0]
@@ -255,6 +274,7 @@ def top_patches(
     batch_size: int | None = None,
     preprocess: bool = True,
     fill: float | Sequence[float] | None = None,
+    whole_field: bool = False,
     progress: bool = True,
 ) -> TopPatches:
     """The ``k`` image patches of a dataset that excite each channel most, in one streamed pass.
@@ -284,6 +304,9 @@ def top_patches(
         model's input, and then also what the patches show).
     fill
         Pixel value outside the image (default: the pixel that preprocessing maps to 0).
+    whole_field
+        Consider only units whose whole receptive field lies inside the image (units at
+        the border also respond to the padding around the image).
     progress
         Show a progress bar over the images (``tqdm.auto``).
 
@@ -334,9 +357,11 @@ def top_patches(
                 field = receptive_field(model, path[-1], input_size=chunk.shape[1:3])
                 best = _Best(len(chans), k, field, chunk.shape[1:], fill_value)
                 fn = _top_fn(model, path, chunk.shape[1:])
-                kk = tf.constant(min(per_image, field.map_size[0] * field.map_size[1]))
+                allowed = _allowed(field, chunk.shape[1:3], whole_field)
+                kk = tf.constant(min(per_image, int(allowed.sum())))
+                allowed = tf.constant(allowed)
             x = np.asarray(meta.preprocess(chunk.copy()), "float32") if preprocess else chunk
-            values, flat = fn(tf.constant(x), tf.constant(chans, tf.int32), kk)
+            values, flat = fn(tf.constant(x), tf.constant(chans, tf.int32), kk, allowed)
             best.merge(chunk, seen, values.numpy(), flat.numpy())
             seen += len(chunk)
             bar.update(len(chunk))
