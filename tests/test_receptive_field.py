@@ -202,3 +202,21 @@ def test_efficientnet_lite0_middle_layer():
     for y, x in [(0, 0), (14, 13), (27, 27)]:
         seen = _support_box(sub, (224, 224, 3), y, x, n=1)
         assert seen == rf.visible_box(y, x) == rf.clipped_box(y, x), (y, x, rf)
+
+
+def test_published_and_hand_computed_fields():
+    """VGG16's conv5_3 and pool5 see 196 and 212 pixels (Araujo, Norris & Sim, "Computing
+    receptive fields of convolutional neural networks", Distill 2019); the course's Fashion
+    CNN by hand: conv1 3, pool1 +1 (jump 2), conv2 and conv3 +2 x 2 each, pool2 +2 (jump 4),
+    conv4 +2 x 4."""
+    from course_utils.models.trained import fashion_architecture
+
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
+    assert receptive_field(vgg, "block5_conv3").size == (196, 196)
+    assert receptive_field(vgg, "block5_pool").size == (212, 212)
+    assert receptive_field(vgg, "block5_pool").jump == (32, 32)
+    fashion = fashion_architecture()
+    sizes = {name: receptive_field(fashion, name).size[0]
+             for name in ("conv1_relu", "pool1", "conv2_relu", "conv3_relu", "pool2", "conv4")}
+    assert sizes == {"conv1_relu": 3, "pool1": 4, "conv2_relu": 8, "conv3_relu": 12,
+                     "pool2": 14, "conv4": 22}
