@@ -266,3 +266,14 @@ def test_plot_top_patches_shows_the_patches_and_outlines_the_image_part():
     plt.close(fig)
     with pytest.raises(ValueError, match="one picture per channel"):
         plot_top_patches(r, pictures[:1])
+
+
+def test_nested_model_gives_the_same_patches(setup):
+    """The detector as the base of a transfer-learning model: its layer is found inside."""
+    model, images = setup
+    base = keras.Model(model.inputs, model.get_layer("pool").output, name="base")
+    outer = keras.Sequential([keras.Input((SIZE, SIZE, 1)), base,
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    kw = {"k": 4, "progress": False}
+    _same(top_patches(outer, "base/pool", images, [0, 1], **kw),
+          top_patches(model, "pool", images, [0, 1], **kw))
