@@ -5,6 +5,9 @@ Activations (lesson 02)
 Feature visualization (lesson 03)
     :func:`visualize` (channel / neuron / layer / class objectives, ``method="lucid"`` or
     ``"naive"``), :func:`class_visualization`, :func:`deepdream`, :class:`ChannelAtlas`
+Dataset examples (lesson 03)
+    :func:`top_patches` (the patches of a dataset that excite a channel most),
+    :func:`receptive_field` (which input pixels a unit sees)
 Quality checks
     :func:`natural_ratio`, :func:`response_matrix`, :func:`diagonal_dominance`
 Figures
@@ -31,6 +34,7 @@ from course_utils.features.activations import (
     input_correlation,
 )
 from course_utils.features.atlas import ChannelAtlas
+from course_utils.features.dataset_examples import TopPatches, top_patches
 from course_utils.features.deepdream import deepdream
 from course_utils.features.param import LUCID, NAIVE, Param
 from course_utils.features.quality import (
@@ -40,6 +44,7 @@ from course_utils.features.quality import (
     response_matrix,
     shift_robustness,
 )
+from course_utils.features.receptive_field import ReceptiveField, receptive_field
 from course_utils.features.transforms import Transforms
 from course_utils.features.visualize import Visualization, class_visualization, visualize
 
@@ -50,6 +55,8 @@ __all__ = [
     "ChannelAtlas",
     "DepthSummary",
     "Param",
+    "ReceptiveField",
+    "TopPatches",
     "Transforms",
     "Visualization",
     "activations",
@@ -63,7 +70,9 @@ __all__ = [
     "high_frequency_share",
     "input_correlation",
     "natural_ratio",
+    "receptive_field",
     "response_matrix",
     "shift_robustness",
+    "top_patches",
     "visualize",
 ]

@@ -1,4 +1,5 @@
-"""Figures for the two feature lessons: channel grids, the depth summary, picture grids.
+"""Figures for the two feature lessons: channel grids, the depth summary, picture grids,
+dataset examples.
 
 Plotting takes data and computes nothing: activations come from
 :func:`course_utils.features.activations` (``plot_channels(acts[layer][0], layer=layer,
@@ -195,6 +196,116 @@ def plot_deepdream(original: np.ndarray, dreamed: np.ndarray, model=None,
         ax.axis("off")
     model_label(fig, model)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+class Patches(Protocol):
+    """What :func:`plot_top_patches` reads (the fields of a ``features.TopPatches``)."""
+
+    layer: str
+    channels: list
+    values: np.ndarray
+    patches: np.ndarray
+    n_images: int
+    pixel_max: float
+    label: str
+
+    def inside(self, row: int, j: int) -> np.ndarray: ...
+
+
+def _mosaic(tiles: np.ndarray, gap: int) -> np.ndarray:
+    """``(rows, cols, h, w, C)`` tiles as one image, ``gap`` white pixels between tiles."""
+    rows, cols, h, w, c = tiles.shape
+    out = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap, c), "float32")
+    for r in range(rows):
+        for j in range(cols):
+            out[r * (h + gap):r * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = tiles[r, j]
+    return out
+
+
+def plot_top_patches(result: Patches, pictures: np.ndarray | None = None, *,
+                     pictures_title: str = "visualization", values: bool = True,
+                     title: str = "", cell: float = 1.0):
+    """Dataset examples: one row per channel, its top patches (strongest first), optionally
+    after the channel's feature visualization.
+
+    The patches are drawn as one mosaic (and the pictures as another), so a figure of
+    16 channels x 9 patches is two images, not 160 axes, and draws in well under a second.
+
+    Parameters
+    ----------
+    result
+        A :class:`~course_utils.features.TopPatches` (:func:`~course_utils.features.
+        top_patches`).
+    pictures
+        ``(channels, H, W, C)`` display images in ``[0, 1]``, one per channel of ``result`` in
+        its order (e.g. ``np.stack([vis.image(c) for c in result.channels])``); shown first.
+    pictures_title
+        The title of the pictures' column.
+    values
+        Write each patch's activation in its corner.
+    title
+        The figure's title (default: layer, patches per channel, images searched).
+    cell
+        Inches per row.
+
+    Returns
+    -------
+    The matplotlib figure. Where a patch's receptive field reaches outside the image it is
+    filled, and the image part is framed in yellow.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from course_utils.features import top_patches
+    >>> m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c")])
+    >>> r = top_patches(m, "c", np.random.default_rng(0).uniform(size=(6, 8, 8, 1)), [0, 1],
+    ...                 k=3, progress=False)
+    >>> len(plot_top_patches(r, np.zeros((2, 8, 8, 1))).axes)  # pictures, patches
+    2
+    """
+    from matplotlib.patches import Rectangle
+
+    n, k, h, w, _ = np.shape(result.patches)
+    if pictures is not None and len(pictures) != n:
+        raise ValueError(f"Give one picture per channel of the result ({n}: "
+                         f"{list(result.channels)}); got {len(pictures)}.")
+    gap = max(1, h // 8)
+    ratios = [k * (w + gap) / (h + gap)]
+    if pictures is not None:
+        ph, pw = np.shape(pictures)[1:3]
+        pgap = max(1, round(gap * ph / h))
+        ratios.insert(0, pw / ph)
+    fig, axes = plt.subplots(1, len(ratios), figsize=(cell * (sum(ratios) + 0.4) + 0.6,
+                                                      cell * n + 0.8),
+                             gridspec_kw={"width_ratios": ratios}, squeeze=False)
+    axes = axes[0]
+    if pictures is not None:
+        show_image(axes[0], _mosaic(np.asarray(pictures, "float32")[:, None], pgap))
+        axes[0].set_title(pictures_title, fontsize=8)
+    ax = axes[-1]
+    shown = np.clip(np.asarray(result.patches, "float32") / result.pixel_max, 0.0, 1.0)
+    show_image(ax, _mosaic(shown, gap))
+    for row in range(n):
+        for j in range(k):
+            y0, x0 = row * (h + gap), j * (w + gap)
+            mask = result.inside(row, j)
+            if not mask.all():
+                ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+                ax.add_patch(Rectangle((x0 + xs[0] - 0.5, y0 + ys[0] - 0.5), len(xs), len(ys),
+                                       fill=False, edgecolor="yellow", linewidth=0.8))
+            if values:
+                ax.text(x0 + 0.5, y0 + 0.5, f"{result.values[row, j]:.3g}", fontsize=6,
+                        color="white", va="top", ha="left",
+                        bbox={"facecolor": "black", "alpha": 0.5, "pad": 0.5, "linewidth": 0})
+    axes[0].set_yticks([(row + 0.5) * ((pgap + ph) if pictures is not None else (gap + h))
+                        for row in range(n)])
+    axes[0].set_yticklabels([f"ch {c}" for c in result.channels], fontsize=8)
+    ax.set_title(f"top {k}, strongest first (patch: {h} x {w} px)", fontsize=8)
+    fig.suptitle(title or f"{result.layer}: top {k} of {result.n_images} images per channel",
+                 fontsize=10)
+    model_label(fig, result.label)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
 
 

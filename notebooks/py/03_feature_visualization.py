@@ -436,6 +436,125 @@ c = explorer.set(channel=3)
 assert c.cached and a.shown.data == c.shown.data and a.shown.data != b.shown.data
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. What the dataset says
+#
+# A picture from sections 2-4 is what a channel would like most; it is not what the channel
+# meets. Zeiler & Fergus (2014) asked the data instead: run every image of a dataset through
+# the network, keep for each channel the 9 positions where it fires most (at most one per
+# image), and cut out of each image the patch that position can see, its **receptive field**.
+# A unit of `conv3_relu` sees through three 3 x 3 convolutions and one 2 x 2 pooling:
+# `features.receptive_field` adds them up from the layers on the way (kernel sizes, strides,
+# padding).
+
+# %%
+field = features.receptive_field(model, "conv3_relu")
+print(f"a unit of conv3_relu sees {field.size[0]} x {field.size[1]} pixels; neighbouring "
+      f"units are {field.jump[0]} pixels apart; unit (0, 0) sees rows {field.start[0]} to "
+      f"{field.start[0] + field.size[0] - 1} (negative: the zero padding above the image)")
+assert field.size == (12, 12) and field.jump == (2, 2)  # 3, +1 (pool), +2 x 2, +2 x 2
+
+# %% [markdown]
+# `features.top_patches` makes one pass over the test images, a chunk at a time, and keeps
+# only the 9 best positions per channel and their patches (memory does not grow with the
+# dataset). Beside each row, the channel's picture from section 3:
+
+# %%
+N_SEARCH = 2000 if QUICK else 10000  # test images searched
+search = (x_test[:N_SEARCH].astype("float32") / 255.0)[..., None]
+examples = features.top_patches(model, "conv3_relu", search, fashion_units, k=9)
+fplot.plot_top_patches(examples, fashion_vis.images,
+                       title=f"conv3_relu: top 9 of {N_SEARCH} test images per channel")
+plt.show()
+
+# %% [markdown]
+# Is a channel's top 9 a mix of garments, or mostly one kind? The share of the most common
+# class among the 9 images, per channel, against the same share for 9 test images drawn at
+# random (each class is a tenth of the test set, so 9 random images rarely agree):
+
+# %%
+top_class = y_test[examples.images]  # (channels, 9): the class of each patch's image
+purity = np.array([np.bincount(c, minlength=10).max() for c in top_class]) / examples.k
+draws = y_test[:N_SEARCH][np.random.default_rng(0).integers(0, N_SEARCH, (2000, examples.k))]
+chance = np.mean([np.bincount(d, minlength=10).max() for d in draws]) / examples.k
+for unit, c, p in zip(examples.channels, top_class, purity):
+    print(f"channel {unit:2d}: {p:.0%} {names[np.bincount(c, minlength=10).argmax()]}")
+print(f"share of the most common class among a channel's top 9: mean {purity.mean():.2f} "
+      f"(smallest {purity.min():.2f}); 9 random test images: {chance:.2f}")
+assert purity.mean() > 1.5 * chance, (purity, chance)
+
+# %% [markdown]
+# **What to notice.** A channel's top patches are alike: a bag's handle arc, a sleeve's edge
+# against the black background, the neckline of a dress, a sandal's straps. They are mostly
+# pieces of one kind of garment: on average 0.68 of a channel's top 9 come from its most common
+# class with the quick settings (8 channels, 2000 test images) and 0.67 with the full ones (16
+# channels, all 10,000), against 0.28 for 9 random test images; for a model trained with
+# another seed (`COURSE_TRAIN_SEED=1`) 0.51 and 0.63 (asserted: more than 1.5 x chance). A few
+# channels are pure (a bag or sandal detector with 9 of 9); others fire on a shape that several
+# garments share (a straight edge, a shoulder), and their top 9 mix classes. Many top units
+# sit at the image's border, where the field reaches into the black padding (framed in
+# yellow): on these small images the garment's outline against the padding is a strong cue.
+#
+# Compare each row with its picture: the picture exaggerates (a texture tiled over the whole
+# field), the patches show where the channel's preference meets real garments. Together they
+# say more than either alone.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The ImageNet network, on the photos at hand
+#
+# The ImageNet validation set is not here, so the "dataset" is made of the five sample photos
+# (a cat, a cup of coffee, an astronaut, a rocket, Grace Hopper), each cut into crops at
+# several scales and positions and resized to the network's 224 px. The channels are those of
+# section 4, beside their pictures. Lite0's ReLU6 caps every activation at 6, and many units
+# reach the cap: the 9 best would be a tie, settled by the order of the crops. So the units
+# are ranked by the value before the cap, the output of the batch norm that feeds the
+# activation (the same channels, the same receptive field). And only units whose field lies
+# wholly inside the crop take part (`whole_field=True`): a unit at the border also sees the
+# padding around the crop, and the edge it makes.
+
+# %%
+CROP_GRID = {1.0: 1, 0.5: 3} if QUICK else {1.0: 1, 0.6: 3, 0.35: 4}  # scale: crops per side
+
+
+def crops(photo, grid, size=NET_SIZE):
+    """Square crops of ``photo``: for each scale (of the shorter side), n x n positions."""
+    h, w = photo.shape[:2]
+    out = []
+    for scale, n in grid.items():
+        side = int(scale * min(h, w))
+        tops = np.linspace(0, h - side, n) if n > 1 else [(h - side) / 2]
+        lefts = np.linspace(0, w - side, n) if n > 1 else [(w - side) / 2]
+        for top in np.asarray(tops).astype(int):
+            for left in np.asarray(lefts).astype(int):
+                out.append(tf.image.resize(photo[top:top + side, left:left + side],
+                                           (size, size), antialias=True).numpy())
+    return np.stack(out)
+
+
+photo_names = list(data.SAMPLES)
+photo_set = np.concatenate([crops(data.sample_image(n, crop=False), CROP_GRID)
+                            for n in photo_names])
+per_photo = len(photo_set) // len(photo_names)
+ranked = mid.replace("_activation", "_bn") if net_info.name == "efficientnet_lite0" else mid
+net_examples = features.top_patches(net, ranked, photo_set, net_units, k=9, whole_field=True)
+fplot.plot_top_patches(net_examples, net_lucid.images, title=(
+    f"{ranked} (field {net_examples.field.size[0]} px): top 9 of {len(photo_set)} crops"))
+plt.show()
+for unit, imgs in zip(net_examples.channels, net_examples.images):
+    print(f"channel {unit:3d}:", ", ".join(photo_names[i // per_photo] for i in imgs))
+
+# %% [markdown]
+# **What to notice** (EfficientNet-Lite0, `block4a_expand_bn`, a 67 px field; the quick
+# settings' 50 crops). The patches make the textures of the pictures concrete: the channel
+# whose picture is oblique stripes picks the grain of the coffee table's wood and combed hair;
+# one with a lattice of blobs picks eyes and spectacles; the ones with fine crossing lines pick
+# the steel truss of the rocket's launch tower, or a diagonal boundary between a dark and a
+# bright region. A channel's patches come from several photos: it reacts to a pattern, not to
+# one object. Crops overlap, so one spot of a photo can appear twice in a row. Five photos are
+# a tiny dataset: on ImageNet's 50,000 validation images the same rows would be far more
+# telling, and `features.top_patches` streams them just as well (a `tf.data.Dataset` of
+# batches, in one pass, with memory for 9 patches per channel).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
 # 1. Run the by-hand ascent of section 1 with 300 steps. Does the picture become more
