@@ -30,6 +30,7 @@ from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
 from course_utils.attribution.occlusion import occlusion
 from course_utils.attribution.saliency import saliency
+from course_utils.attribution.scorecam import scorecam
 from course_utils.attribution.shap_gradients import shap_gradients
 from course_utils.attribution.smoothgrad import smoothgrad
 
@@ -43,6 +44,7 @@ METHODS = {
     "gradcam_plus_plus": gradcam_plus_plus,
     "lime": lime,
     "shap_gradients": shap_gradients,
+    "scorecam": scorecam,
 }
 
 #: Methods whose maps are signed (show them with a diverging colormap).
