@@ -29,6 +29,7 @@ from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
 from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
 from course_utils.attribution.occlusion import occlusion
+from course_utils.attribution.rise import rise
 from course_utils.attribution.saliency import saliency
 from course_utils.attribution.scorecam import scorecam
 from course_utils.attribution.shap_gradients import shap_gradients
@@ -45,9 +46,11 @@ METHODS = {
     "lime": lime,
     "shap_gradients": shap_gradients,
     "scorecam": scorecam,
+    "rise": rise,
 }
 
 #: Methods whose maps are signed (show them with a diverging colormap).
-SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients"})
+SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients",
+                    "rise"})
 
 __all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]

@@ -35,18 +35,6 @@ def masks_from_channels(a, size):
     return (up - lo) / (hi - lo + EPSILON)
 
 
-def _features_fn(model: keras.Model, path: tuple, shape: tuple):
-    def build():
-        def fn(x):
-            tap = taps.LayerTap(path[-1])
-            scoring.forward_scores(model, x, tap.taps)
-            return tap.value
-        return kernels.tf_function(fn)
-
-    return kernels.compiled(model, "scorecam_features", build,
-                            options=tuple(id(p) for p in path), shape=shape)
-
-
 def _masked_fn(model: keras.Model, shape: tuple):
     size = shape[:2]
 
@@ -84,7 +72,7 @@ def channel_weights(model: keras.Model, job, path: tuple,
     the target's probability on the input masked by each channel. All ``N * K'`` masked
     inputs run in compiled chunks of ``job.batch_size``, with a progress bar."""
     a = batching.run_rows(job.n, job.batch_size, lambda sl: (job.x[sl],),
-                          _features_fn(model, path, job.shape))
+                          taps.activations_fn(model, path))
     sel = top_channels(a, max_channels)
     a = np.take_along_axis(a, sel[:, None, None, :], axis=-1)
     k = a.shape[-1]
@@ -146,16 +134,23 @@ def scorecam(model: keras.Model, job, *, layer=None, max_channels: int | None = 
 
     Examples
     --------
+    Four channels, of which the two that vary most mask the input (two forward passes):
+
     >>> import keras, numpy as np
     >>> keras.utils.set_random_seed(0)
-    >>> inp = keras.Input((8, 8, 3))
-    >>> x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
-    >>> m = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
-    >>> maps = scorecam(m, np.random.rand(2, 8, 8, 3), max_channels=2)
+    >>> m = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Conv2D(4, 3),
+    ...                       keras.layers.ReLU(), keras.layers.MaxPooling2D(2),
+    ...                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    >>> maps = scorecam(m, np.random.rand(2, 10, 10, 1), max_channels=2)
     >>> maps.shape, bool(maps.min() >= 0)
-    ((2, 8, 8), True)
+    ((2, 10, 10), True)
     """
-    path = taps.feature_path(model, layer)
-    a, w = channel_weights(model, job, path, max_channels)
+    a, w = channel_weights(model, job, taps.feature_path(model, layer), max_channels)
+    return weighted_upsampled(a, w, job.shape[:2])
+
+
+def weighted_upsampled(a: np.ndarray, w: np.ndarray, size: tuple) -> np.ndarray:
+    """``upsample(ReLU(sum_k w_k A_k))`` to ``size``: the map from :func:`channel_weights`'
+    ``(A, w)``."""
     cam = weighted_map(tf.constant(w[:, None, None, :]), tf.constant(a))
-    return spaces.upsample(cam, job.shape[:2]).numpy()
+    return spaces.upsample(cam, size).numpy()
