@@ -110,3 +110,23 @@ def test_bad_options_say_what_is_expected(region_model, options, error, match):
     model, x, _ = region_model
     with pytest.raises(error, match=match):
         rise(model, x, **options)
+
+
+def test_rise_deletes_the_evidence_of_the_shapes_cnn_much_faster_than_random():
+    """Deletion AUC (lower: the map found the pixels the model needs) and insertion AUC on the
+    course's shapes CNN. Measured on 24 images: RISE 0.227-0.235 (250 and 1000 masks, seeds 0
+    and 1), occlusion 0.230-0.237, random maps 0.606-0.609; insertion RISE 0.69-0.73,
+    occlusion 0.72-0.77, random 0.61: no insertion claim, on 8 of those images random maps
+    reached 0.72 and RISE 0.62. Here 6 images and 150 masks: deletion measured 0.112 and
+    0.118 (seeds 0 and 1) against random's 0.827 (load average 11 on 2 cores)."""
+    from course_utils import data, metrics, models
+
+    model = models.shapes_cnn()
+    d = data.shapes(16, seed=2024)
+    ok = model.predict(d.images, verbose=0).argmax(axis=1) == d.labels
+    x, y = d.images[ok][:6], d.labels[ok][:6]
+    maps = rise(model, x, y, n_masks=150, seed=0)
+    random = metrics.random_maps(x.shape[:3], seed=0)
+    ours = metrics.deletion(model, x, maps, y).auc.mean()
+    chance = metrics.deletion(model, x, random, y).auc.mean()
+    assert ours < 0.5 * chance
