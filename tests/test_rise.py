@@ -80,6 +80,24 @@ def test_masks_keep_p_on_average_and_are_made_per_chunk():
     assert grids.nbytes == 3000 * GRID * GRID * 4  # what is held for all masks
 
 
+def test_each_compiled_call_gets_at_most_batch_size_masks(region_model, monkeypatch):
+    """Only the small grids are held for all masks; the full-size masks exist inside one
+    compiled call of ``batch_size`` rows at a time."""
+    from course_utils.engine import batching
+
+    model, x, _ = region_model
+    seen = []
+    real = batching.replicas.call
+
+    def spy(fn, args):
+        seen.append(tuple(np.shape(a)[0] for a in args))
+        return real(fn, args)
+
+    monkeypatch.setattr(batching.replicas, "call", spy)
+    rise(model, np.stack([x, x]), 0, n_masks=100, grid=GRID, batch_size=16)
+    assert len(seen) == -(-200 // 16) and max(max(rows) for rows in seen) <= 16
+
+
 def test_same_seed_same_map_whatever_the_batch_size(region_model):
     model, x, _ = region_model
     a = rise(model, x, 0, n_masks=300, grid=GRID, seed=3, batch_size=7)
