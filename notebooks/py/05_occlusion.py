@@ -262,8 +262,9 @@ show_panels(np.concatenate([sx[:4], sx[:4]]), [None] * 4 + list(rmaps[:4]),
 
 # %% [markdown]
 # **What to notice.** RISE's deletion area is about a third of random maps' (measured 0.20-0.21
-# against 0.58 on the quick run's 12 images, with two different sets of masks) and close to
-# occlusion's (0.22): two ways of hiding parts of the image agree on what matters. The RISE
+# against 0.58-0.61 on the quick run's 12 images, with two sets of masks and two trainings of
+# the model, the default and `COURSE_TRAIN_SEED=1`) and close to occlusion's (0.21-0.22): two
+# ways of hiding parts of the image agree on what matters. The RISE
 # maps are smoother than occlusion's: the masks have no edges of their own. Their values are
 # logits averaged over the masks that keep a pixel, so the whole map sits near the masked
 # images' average score; only the differences between pixels carry the explanation.
