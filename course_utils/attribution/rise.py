@@ -32,10 +32,19 @@ def mask_grids(n_masks: int, grid: int, p_keep: float, size: tuple,
     return grids, shifts.astype("int32")
 
 
-def masks_from_grids(grids, shifts, size: tuple):
+def masks_from_grids(grids: np.ndarray | tf.Tensor, shifts: np.ndarray | tf.Tensor,
+                     size: tuple) -> tf.Tensor:
     """Full-size masks ``(n, H, W)`` in [0, 1] (a TF op): each ``grid x grid`` binary grid
     upsampled bilinearly to ``(grid + 1) * cell`` pixels per axis and cropped to ``size`` at
-    its shift, so that the cell borders fall anywhere in the image (the paper's recipe)."""
+    its shift, so that the cell borders fall anywhere in the image (the paper's recipe).
+
+    Examples
+    --------
+    >>> g, s = mask_grids(2, 2, 0.5, (6, 6), seed=1)
+    >>> m = masks_from_grids(g, s, (6, 6)).numpy()
+    >>> m.shape, bool(m.min() >= 0.0 and m.max() <= 1.0)
+    ((2, 6, 6), True)
+    """
     grid = grids.shape[1]
     cells = [-(-side // grid) for side in size]
     up = spaces.upsample(grids, [(grid + 1) * c for c in cells])

@@ -14,7 +14,7 @@ from course_utils.engine import batching, checks, kernels, scoring, spaces, taps
 EPSILON = 1e-7
 
 
-def probability(model: keras.Model, out, weights, offset):
+def _probability(model: keras.Model, out, weights, offset):
     """The target's **probability** per row (a TF op) from :func:`~course_utils.engine.scoring.
     forward_scores`' output: softmax over the classes of the logits (a sigmoid of the signed
     logit for a single unit), or the output itself when the model's probabilities could not be
@@ -26,7 +26,7 @@ def probability(model: keras.Model, out, weights, offset):
     return tf.reduce_sum(tf.nn.softmax(out, axis=-1) * weights, axis=-1)
 
 
-def masks_from_channels(a, size):
+def _masks_from_channels(a, size):
     """Each channel map ``a`` ``(n, h, w)`` upsampled bilinearly to ``size`` and min-max
     normalized to [0, 1] (a TF op, ``(n, H, W)``); a constant channel gives a zero mask."""
     up = spaces.upsample(a, size)
@@ -40,8 +40,8 @@ def _masked_fn(model: keras.Model, shape: tuple):
 
     def build():
         def fn(x, channel, weights, offset):
-            z = x * masks_from_channels(channel, size)[..., None]
-            return probability(model, scoring.forward_scores(model, z), weights, offset)
+            z = x * _masks_from_channels(channel, size)[..., None]
+            return _probability(model, scoring.forward_scores(model, z), weights, offset)
         return kernels.tf_function(fn)
 
     return kernels.compiled(model, "scorecam_masked", build, shape=shape)
@@ -70,7 +70,23 @@ def channel_weights(model: keras.Model, job, path: tuple,
     """The feature maps Score-CAM weighs and their weights: ``(A, w)`` with ``A``
     ``(N, h, w, K')`` (the selected channels of the layer of ``path``) and ``w`` ``(N, K')``,
     the target's probability on the input masked by each channel. All ``N * K'`` masked
-    inputs run in compiled chunks of ``job.batch_size``, with a progress bar."""
+    inputs run in compiled chunks of ``job.batch_size``, with a progress bar.
+    :func:`weighted_upsampled` makes the map from them.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> from course_utils.engine import inputs
+    >>> keras.utils.set_random_seed(0)
+    >>> m = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, name="c"),
+    ...                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    >>> job = inputs.prepare(m, np.random.rand(1, 6, 6, 1), targets=0)
+    >>> a, w = channel_weights(m, job, taps.feature_path(m, "c"), None)
+    >>> a.shape, w.shape, bool(((w > 0) & (w < 1)).all())  # probabilities, one per channel
+    ((1, 4, 4, 3), (1, 3), True)
+    >>> weighted_upsampled(a, w, (6, 6)).shape
+    (1, 6, 6)
+    """
     a = batching.run_rows(job.n, job.batch_size, lambda sl: (job.x[sl],),
                           taps.activations_fn(model, path))
     sel = top_channels(a, max_channels)
@@ -151,6 +167,6 @@ def scorecam(model: keras.Model, job, *, layer=None, max_channels: int | None = 
 
 def weighted_upsampled(a: np.ndarray, w: np.ndarray, size: tuple) -> np.ndarray:
     """``upsample(ReLU(sum_k w_k A_k))`` to ``size``: the map from :func:`channel_weights`'
-    ``(A, w)``."""
+    ``(A, w)`` (example there)."""
     cam = weighted_map(tf.constant(w[:, None, None, :]), tf.constant(a))
     return spaces.upsample(cam, size).numpy()
