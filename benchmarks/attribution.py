@@ -129,8 +129,8 @@ def build_cases(model, x, pixels, quick: bool, preprocess: Callable) -> list[Cas
     layer = surgery.last_spatial_layer(model).name  # what our Grad-CAM reads by default
     # tf-keras-vis would otherwise swap the activation for the raw Conv2D before batch norm.
     tkv_layer = {"penultimate_layer": layer, "seek_penultimate_conv_layer": False}
-    sg, ig, lime_n, shap_n, scorecam_n = (
-        (10, 16, 200, 50, 32) if quick else (25, 64, 1000, 200, 128))
+    sg, ig, lime_n, shap_n, scorecam_n, rise_n = (
+        (10, 16, 200, 50, 32, 100) if quick else (25, 64, 1000, 200, 128, 1000))
     A = attribution
     cases = [
         Case("saliency", 1, 1, "FB", lambda: A.saliency(model, x[:1], targets[:1]),
@@ -161,10 +161,16 @@ def build_cases(model, x, pixels, quick: bool, preprocess: Callable) -> list[Cas
              lambda: A.gradcam_plus_plus(model, xm, targets[:n_many]),
              {"tf-keras-vis Gradcam++": (
                  lambda: tkv_pp(score, xm, **tkv_layer),
-                 n_many, "FB"),
-              f"tf-keras-vis Scorecam (max_N={scorecam_n})": (
+                 n_many, "FB")}),
+        Case("scorecam", 1, scorecam_n + 1, "F",
+             lambda: A.scorecam(model, x[:1], targets[:1], max_channels=scorecam_n),
+             {f"tf-keras-vis Scorecam (max_N={scorecam_n})": (
                  lambda: tkv_score(score1, x[:1], max_N=scorecam_n, **tkv_layer),
-                 scorecam_n + 1, "F", 1)}),
+                 scorecam_n + 1, "F")},
+             note=f"{scorecam_n} masked inputs + 1 pass for the feature map"),
+        Case("rise", 1, rise_n, "F",
+             lambda: A.rise(model, x[:1], targets[:1], n_masks=rise_n),
+             note=f"{rise_n} masked inputs, 7 x 7 grid"),
         Case("lime", 1, lime_n, "F",
              lambda: A.lime(model, x[:1], targets[:1], n_samples=lime_n),
              {"lime explain_instance (defaults)": (

@@ -22,6 +22,7 @@ FAST = {
     "lime": {"n_samples": 20, "segmentation": "slic",
              "segmentation_options": {"n_segments": 6, "compactness": 100}},
     "shap_gradients": {"n_samples": 4},
+    "rise": {"n_masks": 16},
 }
 
 

@@ -26,6 +26,7 @@ OPTIONS = {
     "lime": {"n_samples": 300, "segmentation": "slic",
              "segmentation_options": {"n_segments": 30, "compactness": 100}},
     "shap_gradients": {"n_samples": 64},
+    "rise": {"n_masks": 500},
 }
 
 
@@ -61,6 +62,7 @@ SHAPES_OPTIONS = {
     "occlusion": {"window": 12, "stride": 2},
     "lime": {"n_samples": 200, "segmentation": "slic"},
     "shap_gradients": {"n_samples": 32},
+    "rise": {"n_masks": 250},
 }
 
 

@@ -29,7 +29,9 @@ from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
 from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
 from course_utils.attribution.occlusion import occlusion
+from course_utils.attribution.rise import rise
 from course_utils.attribution.saliency import saliency
+from course_utils.attribution.scorecam import scorecam
 from course_utils.attribution.shap_gradients import shap_gradients
 from course_utils.attribution.smoothgrad import smoothgrad
 
@@ -43,9 +45,12 @@ METHODS = {
     "gradcam_plus_plus": gradcam_plus_plus,
     "lime": lime,
     "shap_gradients": shap_gradients,
+    "scorecam": scorecam,
+    "rise": rise,
 }
 
 #: Methods whose maps are signed (show them with a diverging colormap).
-SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients"})
+SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients",
+                    "rise"})
 
 __all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]

@@ -49,20 +49,6 @@ def sample_draws(
     return idx, t
 
 
-def _activations_fn(model: keras.Model, path: tuple):
-    """Compiled ``f(x) -> the layer's output``."""
-
-    def build():
-        def fn(x):
-            tap = taps.LayerTap(path[-1])
-            scoring.forward_scores(model, x, tap.taps)
-            return tap.value
-
-        return kernels.tf_function(fn)
-
-    return kernels.compiled(model, "activations", build, options=(id(path[-1]),))
-
-
 def _layer_gradient_fn(model: keras.Model, path: tuple):
     """Compiled ``f(x, z, delta, w, o)``: replace the layer's output by ``z`` (watched), return
     ``sum_c grad(z) * delta`` per row."""
@@ -170,7 +156,7 @@ def shap_gradients(
         return batching.mean_rows(job.n, n_samples, batch_size, make, fn, "SHAP")
 
     path = taps.feature_path(model, layer)
-    acts = _activations_fn(model, path)
+    acts = taps.activations_fn(model, path)
     a_x = batching.run_rows(job.n, batch_size, lambda sl: (job.x[sl],), acts)
     a_bg = batching.run_rows(len(bg), batch_size, lambda sl: (bg[sl],), acts)
     fn = _layer_gradient_fn(model, path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 
 from course_utils import surgery
+from course_utils.engine import kernels, scoring
 
 
 def feature_path(model: keras.Model, layer) -> tuple:
@@ -35,6 +36,30 @@ def feature_path(model: keras.Model, layer) -> tuple:
     if layer is None:
         layer = surgery.last_spatial_layer(model)
     return surgery.require_spatial(model, layer)
+
+
+def activations_fn(model: keras.Model, path: tuple):
+    """Compiled ``f(x) -> the output of the layer of path`` (a layer of :func:`feature_path`),
+    in the forward pass every method runs; cached per (model, layer).
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, name="c"),
+    ...                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    >>> tuple(activations_fn(m, feature_path(m, "c"))(np.ones((3, 6, 6, 1), "float32")).shape)
+    (3, 4, 4, 2)
+    """
+
+    def build():
+        def fn(x):
+            tap = LayerTap(path[-1])
+            scoring.forward_scores(model, x, tap.taps)
+            return tap.value
+
+        return kernels.tf_function(fn)
+
+    return kernels.compiled(model, "activations", build, options=(id(path[-1]),))
 
 
 class LayerTap:

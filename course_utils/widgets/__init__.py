@@ -20,6 +20,8 @@ from course_utils.widgets.attribution import (
     integrated_gradients_explorer,
     lime_explorer,
     occlusion_explorer,
+    rise_explorer,
+    scorecam_explorer,
     smoothgrad_explorer,
 )
 from course_utils.widgets.features import channel_explorer, visualization_explorer  # noqa: F401
@@ -31,10 +33,12 @@ ATTRIBUTION_EXPLORERS = {
     "occlusion": occlusion_explorer,
     "lime": lime_explorer,
     "gradcam": gradcam_explorer,
+    "scorecam": scorecam_explorer,
+    "rise": rise_explorer,
 }
 
 __all__ = [
     "ATTRIBUTION_EXPLORERS", "Explorer", "LRUCache", "Update", "control_values",
     "gradcam_explorer", "integrated_gradients_explorer", "lime_explorer", "occlusion_explorer",
-    "show_panels", "smoothgrad_explorer",
+    "rise_explorer", "scorecam_explorer", "show_panels", "smoothgrad_explorer",
 ]

@@ -11,6 +11,8 @@ notebooks call) and are cached by the slider values, so going back to a setting 
 - :func:`occlusion_explorer`: patch size, stride and fill.
 - :func:`lime_explorer`: samples and segmentation.
 - :func:`gradcam_explorer`: layer and class.
+- :func:`scorecam_explorer`: layer and the number of channels used as masks.
+- :func:`rise_explorer`: number of random masks, grid and keep probability.
 """
 
 from __future__ import annotations
@@ -476,3 +478,152 @@ def gradcam_explorer(
     }
     return _explorer(fig, controls, compute, render, status=status,
                     title="Grad-CAM: which regions raise this class, seen from this layer")
+
+
+# ------------------------------------------------------------------------------------------
+# Score-CAM
+# ------------------------------------------------------------------------------------------
+
+SCORECAM_CHANNELS = (4, 8, 16, 32, 64)
+
+
+def scorecam_explorer(
+    model: keras.Model,
+    image,
+    target=None,
+    *,
+    layers=None,
+    channels=SCORECAM_CHANNELS,
+    batch_size: int | None = None,
+) -> Explorer:
+    """Score-CAM with a layer menu and a slider for the channels used as masks
+    (``max_channels``: the channels whose maps vary most; the last stop, ``"all"``, is every
+    channel of the layer, one forward pass each).
+
+    The status line gives the number of masked forward passes and the weights' range: each
+    weight is the target's probability on the input masked by one channel.
+
+    Examples
+    --------
+    Outside a notebook an explorer draws by printing, so the example silences stdout:
+
+    >>> import contextlib, io, keras, numpy as np
+    >>> keras.utils.set_random_seed(0)
+    >>> m = keras.Sequential([keras.Input((12, 12, 1)),
+    ...                       keras.layers.Conv2D(8, 3, activation="relu", name="act"),
+    ...                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    >>> x = np.random.default_rng(0).random((12, 12, 1), dtype="float32")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = scorecam_explorer(m, x, target=0, channels=(2, 4))
+    ...     few, every = ex.set(max_channels=2), ex.set(max_channels="all")
+    >>> few.result["channels"], every.result["channels"]
+    (2, 8)
+    """
+    from course_utils.attribution.scorecam import channel_weights, weighted_upsampled
+    from course_utils.engine import taps
+
+    s = subject(model, image, target)
+    layers = list(options("layers", _gradcam_layer_menu(model) if layers is None else layers))
+    for name in layers:
+        surgery.require_spatial(model, name)
+    stops = (*options("channels", channels, int), "all")
+
+    def compute(layer, max_channels):
+        job = inputs.prepare(model, s.x, s.target, batch_size)
+        kept = None if max_channels == "all" else max_channels
+        a, w = channel_weights(model, job, taps.feature_path(model, layer), kept)
+        return {"map": weighted_upsampled(a, w, s.x.shape[1:3])[0], "channels": a.shape[-1],
+                "weights": w[0]}
+
+    fig = Canvas(2, image=s.shown, overlay=[False, True], label=s.label)
+    fig.picture(0, s.shown, title=f"explaining: {s.name(s.target)}")
+
+    def render(r, layer, max_channels):
+        fig.heat(1, r["map"], title=f"Score-CAM at {layer}, {r['channels']} channels")
+        return fig.image()
+
+    def status(r, layer, max_channels):
+        w = r["weights"]
+        return (f"{r['channels']} masked forward passes; channel weights (probability of "
+                f"{s.name(s.target)} on each masked input) from {w.min():.3g} to {w.max():.3g}")
+
+    controls = {
+        "layer": widgets.Dropdown(options=layers, value=layers[-1], description="layer"),
+        "max_channels": widgets.SelectionSlider(options=stops, value=stops[-1],
+                                                description="channels", **_SLIDER),
+    }
+    return _explorer(fig, controls, compute, render, status=status,
+                     title="Score-CAM: each channel masks the image, the class score weighs it")
+
+
+# ------------------------------------------------------------------------------------------
+# RISE
+# ------------------------------------------------------------------------------------------
+
+RISE_MASKS = (100, 250, 500, 1000, 2000)
+
+
+def rise_explorer(
+    model: keras.Model,
+    image,
+    target=None,
+    *,
+    masks=RISE_MASKS,
+    grids=(2, 4, 7, 10),
+    p_keeps=(0.1, 0.25, 0.5, 0.75),
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> Explorer:
+    """RISE with sliders for the number of random masks, the grid (cells per side) and the
+    probability that a cell is kept. The left panel shows one of the masked inputs.
+
+    Examples
+    --------
+    Outside a notebook an explorer draws by printing, so the example silences stdout:
+
+    >>> import contextlib, io, keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = rise_explorer(m, np.ones((8, 8, 1)), target=0, masks=(50, 100), grids=(2,))
+    ...     update = ex.set(n_masks=50)
+    >>> update.result["map"].shape
+    (8, 8)
+    """
+    from course_utils.attribution.rise import mask_grids, masks_from_grids
+
+    s = subject(model, image, target)
+    h, w = s.x.shape[1:3]
+    pmax = float(registry.info(model).pixel_max)
+    masks, grids = options("masks", masks, int), options("grids", grids, int)
+    p_keeps = options("p_keeps", p_keeps, float)
+
+    def compute(n_masks, grid, p_keep):
+        m = attribution.rise(model, s.x, s.target, n_masks=n_masks, grid=grid, p_keep=p_keep,
+                             seed=seed, batch_size=batch_size)[0]
+        g, sh = mask_grids(1, grid, p_keep, (h, w), seed)
+        return {"map": m, "mask": masks_from_grids(g, sh, (h, w)).numpy()[0]}
+
+    fig = Canvas(2, image=s.shown, overlay=[False, True], label=s.label)
+
+    def render(r, n_masks, grid, p_keep):
+        demo = r["mask"][..., None] * s.pixels  # black where the mask is 0
+        fig.picture(0, display_image(demo, pmax), title=f"one mask: {grid}x{grid} cells, "
+                    f"p = {p_keep:g}")
+        fig.heat(1, r["map"], title=f"RISE for {s.name(s.target)}, {n_masks} masks")
+        return fig.image()
+
+    def status(r, n_masks, grid, p_keep):
+        return (f"{n_masks} masked forward passes; map from {float(r['map'].min()):.3g} to "
+                f"{float(r['map'].max()):.3g} (expected score of the inputs that keep a pixel)")
+
+    controls = {
+        "n_masks": widgets.SelectionSlider(options=masks, value=masks[len(masks) // 2],
+                                           description="masks", **_SLIDER),
+        "grid": widgets.SelectionSlider(options=grids, value=grids[len(grids) // 2],
+                                        description="grid", **_SLIDER),
+        "p_keep": widgets.SelectionSlider(options=p_keeps, value=p_keeps[len(p_keeps) // 2],
+                                          description="p keep", **_SLIDER),
+    }
+    return _explorer(fig, controls, compute, render, status=status,
+                     title="RISE: random masks weighted by the score of what they keep")
