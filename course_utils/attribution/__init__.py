@@ -26,6 +26,7 @@ from course_utils.attribution.at_scale import explain_dataset
 from course_utils.attribution.cam import cam
 from course_utils.attribution.gradcam import gradcam
 from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
+from course_utils.attribution.gradient_x_input import gradient_x_input
 from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
 from course_utils.attribution.occlusion import occlusion
@@ -36,6 +37,7 @@ from course_utils.attribution.smoothgrad import smoothgrad
 METHODS = {
     "saliency": saliency,
     "smoothgrad": smoothgrad,
+    "gradient_x_input": gradient_x_input,
     "integrated_gradients": integrated_gradients,
     "occlusion": occlusion,
     "cam": cam,
@@ -46,6 +48,7 @@ METHODS = {
 }
 
 #: Methods whose maps are signed (show them with a diverging colormap).
-SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients"})
+SIGNED = frozenset({"integrated_gradients", "gradient_x_input", "occlusion", "cam", "lime",
+                    "shap_gradients"})
 
 __all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]
