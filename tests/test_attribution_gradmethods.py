@@ -3,13 +3,23 @@ Guided Grad-CAM, each against an analytic case or a computation made here indepe
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import conv_gap_model, images
 
-from course_utils.attribution import gradient_x_input
+from course_utils.attribution import (
+    gradient_x_input,
+    integrated_gradients,
+    noise_tunnel,
+    saliency,
+    smoothgrad,
+)
+from course_utils.attribution.guided_backprop import guided_backprop
+from course_utils.attribution.template import method
 
 
 def _linear(channels: int, activation):
@@ -54,3 +64,109 @@ def test_gradient_x_input_on_a_relu_net_is_the_tape_computation():
     got = gradient_x_input(model, x, targets, batch_size=1)
     np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gradient_x_input(model, x, targets), got, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------------ the noise tunnel
+
+
+def _noisy_copies(x: np.ndarray, n_samples: int, noise_level: float, seed: int) -> np.ndarray:
+    """``(N, n_samples, H, W, C)``: x + sigma * n_k, from the definition (sigma = level x the
+    image's range; sample k's noise from the generator seeded (seed, 0, k), the same for every
+    image), not from the package's helpers."""
+    sigma = noise_level * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
+    noise = np.stack([np.random.default_rng((seed, 0, k)).standard_normal(x.shape[1:], "float32")
+                      for k in range(n_samples)])
+    return x[:, None] + sigma[:, None, None, None, None].astype("float32") * noise[None]
+
+
+def _per_sample(fn, model, x, targets, n_samples, noise_level, seed, **options):
+    """``(N, n_samples, H, W)``: the public method on each image's noisy copies."""
+    copies = _noisy_copies(x, n_samples, noise_level, seed)
+    return np.stack([fn(model, c, targets[i], **options).astype("float64")
+                     for i, c in enumerate(copies)])
+
+
+@pytest.fixture(scope="module")
+def relu_net():
+    return conv_gap_model(size=10, head="softmax")
+
+
+def test_smoothgrad_is_the_mean_of_saliency_of_noisy_copies_for_every_batch_size(relu_net):
+    x = images(3, size=10)
+    targets = [0, 2, 1]
+    want = _per_sample(saliency, relu_net, x, targets, 5, 0.2, 3).mean(axis=1)
+    scale = np.abs(want).max()
+    for batch_size in (None, 1, 4, 15):
+        got = smoothgrad(relu_net, x, targets, n_samples=5, noise_level=0.2, seed=3,
+                         batch_size=batch_size)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * scale)
+    other_seed = smoothgrad(relu_net, x, targets, n_samples=5, noise_level=0.2, seed=4)
+    assert np.abs(other_seed - want).max() > 1e-3 * scale  # the seed matters
+
+
+@pytest.mark.parametrize("kind", ["smoothgrad", "smoothgrad_sq", "vargrad"])
+def test_the_three_kinds_of_gradient_x_input_against_numpy(relu_net, kind):
+    x = images(2, size=10, seed=1)
+    targets = [1, 2]
+    maps = _per_sample(gradient_x_input, relu_net, x, targets, 6, 0.15, 0)
+    want = {"smoothgrad": maps.mean(1), "smoothgrad_sq": (maps ** 2).mean(1),
+            "vargrad": maps.var(1)}[kind]
+    tunnelled = noise_tunnel(gradient_x_input, kind, n_samples=6)
+    scale = np.abs(want).max()
+    for batch_size in (None, 5):
+        got = tunnelled(relu_net, x, targets, batch_size=batch_size)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale)
+    if kind != "smoothgrad":
+        assert got.min() >= 0.0
+
+
+@pytest.mark.filterwarnings("ignore:Integrated Gradients completeness")
+def test_the_tunnel_passes_options_and_keeps_the_signature(relu_net):
+    x = images(1, size=10, seed=2)
+    vargrad_ig = noise_tunnel(integrated_gradients, "vargrad", n_samples=3, noise_level=0.1,
+                              seed=5)
+    assert (list(inspect.signature(vargrad_ig).parameters)
+            == list(inspect.signature(integrated_gradients).parameters))
+    assert vargrad_ig.__name__ == "integrated_gradients_vargrad"
+    maps = _per_sample(integrated_gradients, relu_net, x, [2], 3, 0.1, 5, steps=4,
+                       baseline="grey")
+    got = vargrad_ig(relu_net, x, 2, steps=4, baseline="grey")
+    np.testing.assert_allclose(got, maps.var(1), rtol=1e-5, atol=1e-6 * maps.var(1).max())
+    gb = noise_tunnel(guided_backprop, "smoothgrad_sq", n_samples=2)
+    want = (_per_sample(guided_backprop, relu_net, x, [0], 2, 0.15, 0, reduce="sum") ** 2)
+    np.testing.assert_allclose(gb(relu_net, x, 0, reduce="sum"), want.mean(1), rtol=1e-5,
+                               atol=1e-9)
+    assert not np.allclose(gb(relu_net, x, 0, reduce="sum"), gb(relu_net, x, 0))
+
+
+def test_the_tunnel_calls_the_method_once_per_chunk_not_per_sample():
+    calls = []
+
+    @method()
+    def mean_input(model, job):
+        """A toy method: the input averaged over channels, recording its chunks."""
+        calls.append(job.n)
+        return job.x.mean(axis=-1)
+
+    m = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    x = images(3, size=3, channels=1)
+    got = noise_tunnel(mean_input, n_samples=7, noise_level=0.5)(m, x, 0, batch_size=8)
+    assert calls == [8, 8, 5]  # 21 noisy rows in chunks of batch_size
+    np.testing.assert_allclose(got, _noisy_copies(x, 7, 0.5, 0)[..., 0].mean(1), rtol=1e-5)
+
+
+def test_the_tunnel_refuses_bad_settings_before_any_work(relu_net):
+    with pytest.raises(ValueError, match="kind must be one of 'smoothgrad', 'smoothgrad_sq', "
+                                         "'vargrad'; got 'var'"):
+        noise_tunnel(saliency, "var")
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
+        noise_tunnel(saliency, n_samples=0)
+    with pytest.raises(ValueError, match="noise_level must be a finite number >= 0"):
+        noise_tunnel(saliency, noise_level=-0.1)
+    with pytest.raises(TypeError, match="noise_tunnel wraps a method of course_utils"):
+        noise_tunnel(lambda model, images: images)
+    x = images(1, size=10)
+    with pytest.raises(ValueError, match="return_info=True makes integrated_gradients"):
+        noise_tunnel(integrated_gradients)(relu_net, x, return_info=True)
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        noise_tunnel(saliency)(relu_net, x, reduce="mean")

@@ -12,6 +12,9 @@ input resolution, unnormalized (normalize for display only, see ``course_utils.p
     for name, method in attribution.METHODS.items():
         maps[name] = method(model, images, targets)
 
+:func:`noise_tunnel` turns any of them into its SmoothGrad, SmoothGrad² or VarGrad
+(``noise_tunnel(saliency, "vargrad")``; ``smoothgrad`` is the first of saliency).
+
 :func:`explain_dataset` runs a method over a whole ``tf.data.Dataset``, shard by shard, under
 an optional ``tf.distribute.Strategy``, and resumes after an interruption
 (:mod:`~course_utils.attribution.at_scale`).
@@ -29,6 +32,7 @@ from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
 from course_utils.attribution.gradient_x_input import gradient_x_input
 from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
+from course_utils.attribution.noise_tunnel import noise_tunnel
 from course_utils.attribution.occlusion import occlusion
 from course_utils.attribution.saliency import saliency
 from course_utils.attribution.shap_gradients import shap_gradients
@@ -51,4 +55,4 @@ METHODS = {
 SIGNED = frozenset({"integrated_gradients", "gradient_x_input", "occlusion", "cam", "lime",
                     "shap_gradients"})
 
-__all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]
+__all__ = ["METHODS", "SIGNED", "explain_dataset", "noise_tunnel", *METHODS]

@@ -19,20 +19,12 @@ def gradient_x_input(model: keras.Model, job) -> np.ndarray:
     equals Integrated Gradients from a zero baseline). The input is the **preprocessed**
     tensor: a pixel whose preprocessed value is 0 gets 0, whatever its colour.
 
-    Parameters
-    ----------
-    model
-        A Keras model with one image input and one ``(N, classes)`` output.
-    images
-        One image ``(H, W, C)`` or a batch ``(N, H, W, C)``, preprocessed for the model.
-    targets
-        ``None`` (predicted class), one class index, or one per image.
-    batch_size
-        Images per compiled call (``None``: automatic); results do not depend on it.
+    ``model``, ``images``, ``targets`` and ``batch_size`` are those of every method (see
+    :func:`course_utils.attribution.saliency`); there are no other options.
 
     Returns
     -------
-    float32 ``(N, H, W)``, signed.
+    float32 ``(N, H, W)``: signed, positive where the pixel's value raises the score.
 
     Examples
     --------
