@@ -12,13 +12,15 @@ import tensorflow as tf
 from conftest import conv_gap_model, images
 
 from course_utils.attribution import (
+    gradcam,
     gradient_x_input,
+    guided_backprop,
+    guided_gradcam,
     integrated_gradients,
     noise_tunnel,
     saliency,
     smoothgrad,
 )
-from course_utils.attribution.guided_backprop import guided_backprop
 from course_utils.attribution.template import method
 
 
@@ -170,3 +172,122 @@ def test_the_tunnel_refuses_bad_settings_before_any_work(relu_net):
         noise_tunnel(integrated_gradients)(relu_net, x, return_info=True)
     with pytest.raises(ValueError, match="reduce must be one of"):
         noise_tunnel(saliency)(relu_net, x, reduce="mean")
+
+
+# ------------------------------------------------ Guided Backprop and Guided Grad-CAM
+
+
+def _conv_relu(style: str) -> keras.Model:
+    """Conv(4, relu) -> Conv(3, relu) -> GAP -> Dense(2) on 6 x 6 x 2 inputs, with the ReLUs
+    inside the Conv2D layers (``activation="relu"``) or as ``keras.layers.ReLU`` layers; the
+    same weights either way."""
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((6, 6, 2))
+    c1 = keras.layers.Conv2D(4, 3, padding="same", name="c1",
+                             activation="relu" if style == "fused" else None)
+    c2 = keras.layers.Conv2D(3, 3, padding="same", name="c2",
+                             activation="relu" if style == "fused" else None)
+    z = c1(inp)
+    z = z if style == "fused" else keras.layers.ReLU()(z)
+    z = c2(z)
+    z = z if style == "fused" else keras.layers.ReLU(name="c2_relu")(z)
+    head = keras.layers.Dense(2, name="head")
+    model = keras.Model(inp, head(keras.layers.GlobalAveragePooling2D()(z)))
+    rng = np.random.default_rng(3)
+    for layer in (c1, c2, head):
+        layer.set_weights([rng.normal(0, 0.7, w.shape).astype("float32")
+                           for w in layer.get_weights()])
+    return model
+
+
+@tf.custom_gradient
+def _guided_relu(z):
+    """ReLU whose gradient passes where the input and the incoming gradient are positive."""
+    def grad(g):
+        return g * tf.cast(z > 0, g.dtype) * tf.cast(g > 0, g.dtype)
+    return tf.nn.relu(z), grad
+
+
+def _guided_by_hand(model: keras.Model, x: np.ndarray, target: int) -> np.ndarray:
+    """The guided input gradient with the network written out in tf ops from its weights."""
+    (k1, b1), (k2, b2), (w, b) = (model.get_layer(n).get_weights() for n in ("c1", "c2", "head"))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = _guided_relu(tf.nn.conv2d(xt, k1, 1, "SAME") + b1)
+        z = _guided_relu(tf.nn.conv2d(z, k2, 1, "SAME") + b2)
+        s = tf.reduce_mean(z, axis=(1, 2)) @ w[:, target:target + 1] + b[target]
+    return tape.gradient(s, xt).numpy()
+
+
+@pytest.mark.parametrize("style", ["fused", "layers"])
+def test_guided_backprop_of_both_relu_styles_is_the_hand_computation(style):
+    model = _conv_relu(style)
+    x = np.random.default_rng(0).normal(0, 1, (3, 6, 6, 2)).astype("float32")
+    want = _guided_by_hand(model, x, 1).sum(-1)
+    got = guided_backprop(model, x, 1, reduce="sum")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    plain = saliency(model, x, 1, reduce="sum")
+    assert np.abs(got - plain).max() > 0.1 * np.abs(want).max()  # the rule did change
+
+
+def test_guided_methods_leave_the_model_unchanged():
+    model = _conv_relu("layers")
+    x = np.random.default_rng(1).normal(0, 1, (2, 6, 6, 2)).astype("float32")
+
+    def outputs_and_gradients():
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            out = model(xt, training=False)
+            s = tf.reduce_sum(out[:, 0])
+        return out.numpy(), tape.gradient(s, xt).numpy()
+
+    before = outputs_and_gradients()
+    activations = [type(la).__name__ + str(getattr(la, "activation", "")) for la in model.layers]
+    guided_backprop(model, x, 0)
+    guided_gradcam(model, x, 0)
+    after = outputs_and_gradients()
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert activations == [type(la).__name__ + str(getattr(la, "activation", ""))
+                           for la in model.layers]
+    np.testing.assert_allclose(saliency(model, x, 0, reduce="sum"), before[1].sum(-1),
+                               rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("reduce", ["max_abs", "sum"])
+@pytest.mark.parametrize("layer", [None, "c1"])
+def test_guided_gradcam_is_guided_backprop_times_gradcam(reduce, layer):
+    model = _conv_relu("fused")
+    x = np.random.default_rng(2).normal(0, 1, (2, 6, 6, 2)).astype("float32")
+    want = (guided_backprop(model, x, [0, 1], reduce=reduce)
+            * gradcam(model, x, [0, 1], layer=layer))
+    got = guided_gradcam(model, x, [0, 1], layer=layer, reduce=reduce)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    assert np.any(got != 0)
+
+
+def test_guided_gradcam_upsamples_a_coarse_gradcam_map():
+    """Grad-CAM at a layer pooled to half size, computed here from the layer's activations and
+    their gradient (tape), then upsampled bilinearly, times Guided Backprop."""
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((8, 8, 3))
+    z = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    pooled = keras.layers.MaxPooling2D(name="pool")(z)
+    head = keras.layers.Dense(2)
+    model = keras.Model(inp, head(keras.layers.GlobalAveragePooling2D()(pooled)))
+    x = images(2, size=8)
+    upper = keras.Model(inp, pooled)
+    a = tf.constant(upper(x, training=False))
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        s = tf.reduce_sum(tf.reduce_mean(a, axis=(1, 2)) @ head.kernel[:, 1:2])
+    g = tape.gradient(s, a)
+    cam = tf.nn.relu(tf.reduce_sum(tf.reduce_mean(g, axis=(1, 2), keepdims=True) * a, -1))
+    big = tf.image.resize(cam[..., None], (8, 8), method="bilinear")[..., 0].numpy()
+    got = guided_gradcam(model, x, 1, layer="pool")
+    np.testing.assert_allclose(got, guided_backprop(model, x, 1) * big, rtol=1e-5, atol=1e-9)
+    assert np.any(got != 0)
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        guided_gradcam(model, x, reduce="max")

@@ -30,6 +30,8 @@ from course_utils.attribution.cam import cam
 from course_utils.attribution.gradcam import gradcam
 from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
 from course_utils.attribution.gradient_x_input import gradient_x_input
+from course_utils.attribution.guided_backprop import guided_backprop
+from course_utils.attribution.guided_gradcam import guided_gradcam
 from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
 from course_utils.attribution.noise_tunnel import noise_tunnel
@@ -42,11 +44,13 @@ METHODS = {
     "saliency": saliency,
     "smoothgrad": smoothgrad,
     "gradient_x_input": gradient_x_input,
+    "guided_backprop": guided_backprop,
     "integrated_gradients": integrated_gradients,
     "occlusion": occlusion,
     "cam": cam,
     "gradcam": gradcam,
     "gradcam_plus_plus": gradcam_plus_plus,
+    "guided_gradcam": guided_gradcam,
     "lime": lime,
     "shap_gradients": shap_gradients,
 }
