@@ -103,7 +103,7 @@ class Update:
 
 
 def control_values(control: widgets.Widget) -> list:
-    """Every value a control can take (slider positions, dropdown options).
+    """Every value a control can take (slider positions, dropdown options, a checkbox's two).
 
     Examples
     --------
@@ -116,6 +116,8 @@ def control_values(control: widgets.Widget) -> list:
         vals = [lo + k * step for k in range(n)]
         return [int(v) for v in vals] if isinstance(control, widgets.IntSlider) else [
             round(float(v), 10) for v in vals]
+    if isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
+        return [False, True]
     options = getattr(control, "options", None)
     if options is not None:
         return [o[1] if isinstance(o, tuple) else o for o in options]
