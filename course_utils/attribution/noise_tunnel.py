@@ -52,6 +52,12 @@ def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
 
     Relative to each input's own value range, so 0.15 means the same on ``[0, 255]``, ``[0, 1]``
     and ``[-1, 1]`` inputs.
+
+    Examples
+    --------
+    >>> x = np.stack([np.linspace(0, 1, 4), np.linspace(0, 255, 4)]).reshape(2, 2, 2, 1)
+    >>> [round(float(v), 2) for v in noise_sigma(x, 0.1)]  # 10 % of each image's own range
+    [0.1, 25.5]
     """
     return (noise_level * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))).astype("float32")
 
@@ -63,6 +69,12 @@ def noise_rows(shape: tuple, keys: np.ndarray, sample_idx: np.ndarray, seed) -> 
     The methods give every image the key 0: sample ``k`` of a call has the same noise for
     every image, so that a map depends on its image, the seed and the options, never on the
     image's position in the batch (the noise is scaled per image by :func:`noise_sigma`).
+
+    Examples
+    --------
+    >>> a = noise_rows((2, 2, 1), np.zeros(3, int), np.array([0, 1, 0]), seed=0)
+    >>> bool(np.array_equal(a[0], a[2])), bool(np.array_equal(a[0], a[1]))
+    (True, False)
     """
     base = tuple(np.atleast_1d(seed).tolist())
     out = np.empty((len(keys),) + tuple(shape), "float32")
@@ -73,7 +85,13 @@ def noise_rows(shape: tuple, keys: np.ndarray, sample_idx: np.ndarray, seed) -> 
 
 def check_tunnel(kind: str, n_samples, noise_level, seed) -> dict:
     """The tunnel's settings, checked: ``kind`` one of :data:`KINDS`, ``n_samples`` a count,
-    ``noise_level`` a fraction ``>= 0`` of the input range, ``seed`` an integer ``>= 0``."""
+    ``noise_level`` a fraction ``>= 0`` of the input range, ``seed`` an integer ``>= 0``.
+
+    Examples
+    --------
+    >>> check_tunnel("vargrad", 8.0, 0.2, 1)
+    {'kind': 'vargrad', 'n_samples': 8, 'noise_level': 0.2, 'seed': 1}
+    """
     return {
         "kind": checks.choice(kind, "kind", KINDS),
         "n_samples": checks.integer(n_samples, "n_samples",
@@ -88,7 +106,21 @@ def tunnel(model: keras.Model, job: inputs.Job, math: Callable, options: dict, *
            n_samples: int, noise_level: float, seed: int, progress: str) -> np.ndarray:
     """The tunnel's loop (settings already checked): ``math(model, rows, **options)`` on chunks
     of ``job.batch_size`` noisy copies (a :class:`~course_utils.engine.inputs.Job` whose rows
-    keep their image's target), reduced per image to the mean, mean square or variance."""
+    keep their image's target), reduced per image to the mean, mean square or variance.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from course_utils.attribution import saliency
+    >>> m = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Flatten(),
+    ...                       keras.layers.Dense(2)])
+    >>> job = inputs.prepare(m, np.random.rand(3, 3, 1), targets=0)
+    >>> maps = tunnel(m, job, saliency.math, {"reduce": "sum"}, kind="smoothgrad", n_samples=4,
+    ...               noise_level=0.1, seed=0, progress="")
+    >>> w = m.layers[-1].kernel.numpy()[:, 0].reshape(3, 3)
+    >>> bool(np.allclose(maps[0], w))  # a linear model's gradient is its weights, noise or not
+    True
+    """
     sigma = noise_sigma(job.x, noise_level)
 
     def evaluate(img: np.ndarray, sample: np.ndarray) -> np.ndarray:
