@@ -157,6 +157,14 @@ def test_the_tunnel_calls_the_method_once_per_chunk_not_per_sample():
     np.testing.assert_allclose(got, _noisy_copies(x, 7, 0.5, 0)[..., 0].mean(1), rtol=1e-5)
 
 
+def test_the_tunnel_shows_a_progress_bar_for_long_runs(relu_net, capsys):
+    x = images(1, size=10)
+    noise_tunnel(saliency, "vargrad", n_samples=6)(relu_net, x, 0, batch_size=1)
+    assert "vargrad of saliency" in capsys.readouterr().err  # 6 chunks: a bar
+    noise_tunnel(saliency, "vargrad", n_samples=3)(relu_net, x, 0, batch_size=1)
+    assert "vargrad of saliency" not in capsys.readouterr().err  # 3 chunks: none
+
+
 def test_the_tunnel_refuses_bad_settings_before_any_work(relu_net):
     with pytest.raises(ValueError, match="kind must be one of 'smoothgrad', 'smoothgrad_sq', "
                                          "'vargrad'; got 'var'"):
