@@ -37,10 +37,10 @@ def guided_gradcam(model: keras.Model, job, *, layer=None, reduce: str = "max_ab
     Examples
     --------
     >>> import keras, numpy as np
-    >>> inp = keras.Input((8, 8, 3))
-    >>> hidden = keras.layers.Conv2D(4, 3, activation="relu")(inp)
-    >>> logits = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(hidden))
-    >>> guided_gradcam(keras.Model(inp, logits), np.random.rand(2, 8, 8, 3)).shape
-    (2, 8, 8)
+    >>> m = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+    ...                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    >>> maps = guided_gradcam(m, np.random.rand(2, 8, 8, 3), targets=1)
+    >>> maps.shape, bool(maps.min() >= 0)
+    ((2, 8, 8), True)
     """
     return guided_backprop.math(model, job, reduce=reduce) * gradcam.math(model, job, layer=layer)
