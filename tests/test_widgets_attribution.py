@@ -191,7 +191,8 @@ def test_gradcam_explorer_class_menu_changes_the_map(model, image):
     np.testing.assert_allclose(b.result, attribution.gradcam(model, image, 2, layer="relu2")[0],
                                rtol=1e-5, atol=1e-7)
     assert ex.set(target=0).cached
-    assert ex.warm() == 6 and len(ex.cache) == 8  # 2 layers x 2 classes x guided off/on
+    assert ex.warm() == 2 and len(ex.cache) == 4  # the guided toggle stays as it is
+    assert ex.warm(guided=[False, True]) == 4 and len(ex.cache) == 8
 
 
 def test_gradcam_explorer_guided_toggle_is_guided_gradcam(model, image):
@@ -219,6 +220,7 @@ def test_smoothgrad_explorer_kinds_and_methods_are_the_noise_tunnel(model, image
         want = tunnel(model, image, 1)[0]
         np.testing.assert_allclose(u.result[5], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
     assert len(set(shown.values())) == 3  # the picture changes with the kind
+    assert len(ex.grid()) == len(control_values(ex.controls["noise_level"]))  # kind, method kept
     other = "saliency" if method != "saliency" else "guided_backprop"
     moved = ex.set(kind="smoothgrad", method=other)
     assert not moved.cached and png(moved) != shown["smoothgrad"]

@@ -103,7 +103,7 @@ class Update:
 
 
 def control_values(control: widgets.Widget) -> list:
-    """Every value a control can take (slider positions, dropdown options, a checkbox's two).
+    """Every value a control can take (slider positions, dropdown options).
 
     Examples
     --------
@@ -116,8 +116,6 @@ def control_values(control: widgets.Widget) -> list:
         vals = [lo + k * step for k in range(n)]
         return [int(v) for v in vals] if isinstance(control, widgets.IntSlider) else [
             round(float(v), 10) for v in vals]
-    if isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
-        return [False, True]
     options = getattr(control, "options", None)
     if options is not None:
         return [o[1] if isinstance(o, tuple) else o for o in options]
@@ -158,6 +156,9 @@ class Explorer:
     canonical
         Optional ``canonical(values) -> values`` applied before keying and computing, e.g. to
         blank out a control that the current mode ignores (so moving it is a cache hit).
+    warm_current
+        Cache-key controls that :meth:`warm` keeps at their current value unless told
+        otherwise (menus of variants whose every view would multiply the warming).
     title
         A heading shown above the controls.
     width, height
@@ -195,6 +196,7 @@ class Explorer:
         status: Callable[..., str] | None = None,
         compute_keys: Iterable[str] | None = None,
         canonical: Callable[[dict], dict] | None = None,
+        warm_current: Iterable[str] = (),
         title: str = "",
         width: str = "820px",
         height: str = "360px",
@@ -213,6 +215,7 @@ class Explorer:
             raise ValueError(f"compute_keys {sorted(unknown)} are not controls "
                              f"({sorted(self.controls)}).")
         self.compute_keys = keys
+        self.warm_current = tuple(warm_current)
         self._canonical = canonical
         self.cache = LRUCache(cache_size)
         self.drawn = LRUCache(render_cache_size)
@@ -321,8 +324,9 @@ class Explorer:
     # ---------------------------------------------------------------- warming the cache
     def grid(self, **only) -> list[dict]:
         """Every combination of the values of the cache-key controls (``only`` restricts a
-        control to the given values)."""
-        axes = {k: list(only.get(k, control_values(self.controls[k])))
+        control to the given values; those of ``warm_current`` stay at their current value)."""
+        current = {k: [self.controls[k].value] for k in self.warm_current}
+        axes = {k: list(only.get(k, current.get(k) or control_values(self.controls[k])))
                 for k in self.compute_keys}
         return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
 

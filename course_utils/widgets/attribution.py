@@ -210,6 +210,7 @@ def smoothgrad_explorer(
     }
     return _explorer(fig, controls, compute, render, status=status,
                      compute_keys=["noise_level", "kind", "method"],
+                     warm_current=["kind", "method"],
                      title="SmoothGrad: average the gradients of noisy copies")
 
 
@@ -529,5 +530,5 @@ def gradcam_explorer(
                                    description="class"),
         "guided": widgets.Checkbox(value=bool(guided), description="guided (x Guided Backprop)"),
     }
-    return _explorer(fig, controls, compute, render, status=status,
+    return _explorer(fig, controls, compute, render, status=status, warm_current=["guided"],
                     title="Grad-CAM: which regions raise this class, seen from this layer")
