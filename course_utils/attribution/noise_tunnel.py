@@ -130,12 +130,26 @@ def tunnel(model: keras.Model, job: inputs.Job, math: Callable, options: dict, *
                           offset=job.offset[img], batch_size=job.batch_size)
         return math(model, rows, **options)
 
-    moments = batching.sample_moments(job.n, n_samples, job.batch_size, evaluate,
-                                      _ORDERS[kind], progress)
-    if kind == "vargrad":
-        mean, mean_square = moments
-        return np.maximum(mean_square - mean ** 2, 0.0)
-    return moments[0]
+    by_order = dict(zip(_ORDERS[kind], batching.sample_moments(
+        job.n, n_samples, job.batch_size, evaluate, _ORDERS[kind], progress), strict=True))
+    return reduce_kind(kind, by_order.get(1), by_order.get(2))
+
+
+def reduce_kind(kind: str, mean: np.ndarray | None, mean_square: np.ndarray | None) -> np.ndarray:
+    """The map of ``kind`` from the mean and the mean square of the noisy maps (only those it
+    needs): the mean, the mean square, or the variance ``mean_square - mean ** 2`` (>= 0).
+
+    Examples
+    --------
+    >>> maps = np.array([1.0, 3.0])
+    >>> [float(reduce_kind(k, maps.mean(), (maps ** 2).mean())) for k in KINDS]
+    [2.0, 5.0, 1.0]
+    """
+    if kind == "smoothgrad":
+        return mean
+    if kind == "smoothgrad_sq":
+        return mean_square
+    return np.maximum(mean_square - mean ** 2, 0.0)
 
 
 def noise_tunnel(

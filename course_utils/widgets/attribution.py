@@ -26,7 +26,7 @@ import numpy as np
 
 from course_utils import attribution, surgery
 from course_utils.attribution.lime import segment
-from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
+from course_utils.attribution.noise_tunnel import noise_rows, noise_sigma, reduce_kind
 from course_utils.engine import inputs, scoring, spaces
 from course_utils.models import registry
 from course_utils.widgets._base import Explorer, options
@@ -173,12 +173,8 @@ def smoothgrad_explorer(
         maps = samples(noise_level, method)
         counts = np.arange(1, max_samples + 1, dtype="float64")[:, None, None]
         mean = np.cumsum(maps, axis=0) / counts
-        if kind == "smoothgrad":
-            return mean.astype("float32")
-        mean_square = np.cumsum(maps ** 2, axis=0) / counts
-        if kind == "smoothgrad_sq":
-            return mean_square.astype("float32")
-        return np.maximum(mean_square - mean ** 2, 0.0).astype("float32")
+        mean_square = None if kind == "smoothgrad" else np.cumsum(maps ** 2, axis=0) / counts
+        return reduce_kind(kind, mean, mean_square).astype("float32")
 
     fig = Canvas(3, image=s.shown, overlay=[False, True, True], label=s.label)
     fig.picture(0, s.shown, title=f"explaining: {s.name(s.target)}")
