@@ -1,7 +1,7 @@
 """Time every attribution method against its peers and its lower bound, on one model and input.
 
     python -m benchmarks.attribution [--repeats 5] [--quick] [--only METHOD ...]
-                                     [--model {mobilenet_v2,efficientnet_lite0}]
+                                     [--model {mobilenet_v2,efficientnet_lite0}] [--out FILE]
 
 Model: ``keras.applications.MobileNetV2(weights=None)`` at 224 px by default (random weights:
 timing does not need trained weights; nothing is downloaded); ``--model efficientnet_lite0``
@@ -16,7 +16,8 @@ with its defaults (classifier ``model.predict``), shap's ``GradientExplainer``, 
 it imports. Every implementation gets one untimed warm-up call (tracing); then ours and the
 peers are called in alternation, ``--repeats`` rounds, and the table shows medians (of times,
 and of the peer / ours ratio within a round). Output: stdout and
-``benchmarks/results/attribution.txt`` (``attribution_<model>.txt`` for another ``--model``).
+``benchmarks/results/attribution.txt`` (``attribution_<model>.txt`` for another ``--model``,
+or ``--out``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -171,6 +173,21 @@ def build_cases(model, x, pixels, quick: bool, preprocess: Callable) -> list[Cas
         Case("rise", 1, rise_n, "F",
              lambda: A.rise(model, x[:1], targets[:1], n_masks=rise_n),
              note=f"{rise_n} masked inputs, 7 x 7 grid"),
+        Case("gradient_x_input", n_many, n_many, "FB",
+             lambda: A.gradient_x_input(model, xm, targets[:n_many])),
+        Case("guided_backprop", n_many, n_many, "FB",
+             lambda: A.guided_backprop(model, xm, targets[:n_many])),
+        Case("guided_gradcam", n_many, 2 * n_many, "FB",
+             lambda: A.guided_gradcam(model, xm, targets[:n_many]),
+             note="Guided Backprop (FB) + Grad-CAM (F + backward to the feature layer), "
+                  "counted as 2 FB"),
+        *(Case(kind, 2, 2 * sg, "FB",
+               lambda kind=kind: A.noise_tunnel(A.saliency, kind, n_samples=sg)(
+                   model, x[:2], targets[:2]),
+               warmup=lambda kind=kind: A.noise_tunnel(A.saliency, kind, n_samples=4)(
+                   model, x[:2], targets[:2]),
+               note=f"noise_tunnel(saliency, {kind!r}, n_samples={sg})")
+          for kind in ("smoothgrad_sq", "vargrad")),
         Case("lime", 1, lime_n, "F",
              lambda: A.lime(model, x[:1], targets[:1], n_samples=lime_n),
              {"lime explain_instance (defaults)": (
@@ -242,6 +259,8 @@ def main(argv=None) -> str:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--only", nargs="*", help="methods to run")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default: results/attribution[_<model>].txt)")
     parser.add_argument("--model", **choose(("mobilenet_v2", "efficientnet_lite0"),
                                             DEFAULT_MODEL))
     args = parser.parse_args(argv)
@@ -268,7 +287,7 @@ def main(argv=None) -> str:
         rows += run_case(case, args.repeats, fns, shape, low)
     text = _table(rows, best, low, single, args, time.perf_counter() - t_start, spec, shape)
     print(text)
-    results = spec.results("attribution", DEFAULT_MODEL)
+    results = args.out or spec.results("attribution", DEFAULT_MODEL)
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text)
     return text

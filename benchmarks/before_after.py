@@ -2,14 +2,16 @@
 change of the package's plumbing (the redesign of the issue "One plumbing and one template").
 
     python -m benchmarks.before_after BEFORE_DIR AFTER_DIR [--rounds 3] [--calls 3]
+                                      [--only METHOD ...] [--out FILE]
 
 Each round starts one worker process per checkout, in alternation (before, after, before, ...),
 so both see the same machine load; a worker imports that checkout's ``course_utils``, builds
 ``keras.applications.MobileNetV2(weights=None)`` at 224 px (random weights: timing does not need
 trained ones; nothing is downloaded), makes one untimed call of each method (tracing) and then
 ``--calls`` timed calls on 4 images. The table shows, per method, the median over rounds and
-calls of each checkout and their ratio (after / before; above 1 means slower). Output: stdout
-and ``benchmarks/results/before_after.txt``.
+calls of each checkout and their ratio (after / before; above 1 means slower). ``--only``
+times some of the methods. Output: stdout and ``benchmarks/results/before_after.txt`` (or
+``--out``).
 """
 
 from __future__ import annotations
@@ -66,11 +68,11 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def run_worker(checkout: Path, calls: int) -> dict:
+def run_worker(checkout: Path, cases: dict, calls: int) -> dict:
     """Time every case in a fresh process that imports ``checkout``'s package."""
     env = dict(os.environ, PYTHONPATH=str(checkout), TF_CPP_MIN_LOG_LEVEL="2")
     # cwd too: ``python -c`` puts the working folder first on sys.path, before PYTHONPATH
-    proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(CASES), str(calls)],
+    proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(cases), str(calls)],
                           env=env, cwd=checkout, capture_output=True, text=True, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode or line is None:
@@ -87,13 +89,16 @@ def main(argv=None) -> None:
     parser.add_argument("after", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=sorted(CASES), help="methods to time")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    cases = {k: v for k, v in CASES.items() if not args.only or k in args.only}
     start = time.time()
     times: dict[str, dict[str, list]] = {"before": {}, "after": {}}
     for r in range(args.rounds):
         for label, checkout in (("before", args.before), ("after", args.after)):
             print(f"round {r + 1}/{args.rounds}: {label}", file=sys.stderr, flush=True)
-            for name, ts in run_worker(checkout, args.calls).items():
+            for name, ts in run_worker(checkout, cases, args.calls).items():
                 times[label].setdefault(name, []).extend(ts)
     rev = {k: subprocess.run(["git", "-C", str(p), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True).stdout.strip()
@@ -108,13 +113,13 @@ def main(argv=None) -> None:
         f"{'method':24s} {'options':32s} {'before s':>9s} {'after s':>9s} {'after/before':>13s}",
         "-" * 91,
     ]
-    for name, options in CASES.items():
+    for name, options in cases.items():
         b = statistics.median(times["before"][name])
         a = statistics.median(times["after"][name])
         lines.append(f"{name:24s} {json.dumps(options):32s} {b:9.3f} {a:9.3f} {a / b:12.2f}x")
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.write_text(text)
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

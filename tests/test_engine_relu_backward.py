@@ -87,11 +87,14 @@ def test_guided_relu_rule_matches_the_hand_computation(style, target):
         X @ W1 + B1, 0) @ W2 + B2, 0) @ W3, rtol=1e-5, atol=1e-6)
 
 
-def test_guided_backprop_method_is_the_hand_computation_per_channel():
-    model = _model("fused")
-    maps = guided_backprop(model, X[:, None, None, :], targets=[0, 1, 0], reduce="max_abs")
-    want = [np.abs(_by_hand(row, t, True)).max() for row, t in zip(X, [0, 1, 0], strict=True)]
-    np.testing.assert_allclose(maps[:, 0, 0], want, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("style", ["fused", "layers", "nested"])
+def test_guided_backprop_method_is_the_hand_computation_per_channel(style):
+    model = _model(style)
+    targets = [0, 1, 0]
+    for reduce, how in (("max_abs", lambda g: np.abs(g).max()), ("sum", np.sum)):
+        maps = guided_backprop(model, X[:, None, None, :], targets=targets, reduce=reduce)
+        want = [how(_by_hand(row, t, True)) for row, t in zip(X, targets, strict=True)]
+        np.testing.assert_allclose(maps[:, 0, 0], want, rtol=1e-5, atol=1e-6)
 
 
 def test_relu_layers_and_unknown_rule():

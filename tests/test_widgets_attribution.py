@@ -191,7 +191,40 @@ def test_gradcam_explorer_class_menu_changes_the_map(model, image):
     np.testing.assert_allclose(b.result, attribution.gradcam(model, image, 2, layer="relu2")[0],
                                rtol=1e-5, atol=1e-7)
     assert ex.set(target=0).cached
-    assert ex.warm() == 2 and len(ex.cache) == 4
+    assert ex.warm() == 2 and len(ex.cache) == 4  # the guided toggle stays as it is
+    assert ex.warm(guided=[False, True]) == 4 and len(ex.cache) == 8
+
+
+def test_gradcam_explorer_guided_toggle_is_guided_gradcam(model, image):
+    ex = widgets.gradcam_explorer(model, image, layers=["conv1", "relu2"], classes=[0, 2])
+    plain = ex.set(layer="relu2", target=2, guided=False)
+    guided = ex.set(guided=True)
+    assert not guided.cached and png(guided) != png(plain)
+    np.testing.assert_allclose(
+        guided.result, attribution.guided_gradcam(model, image, 2, layer="relu2")[0],
+        rtol=1e-5, atol=1e-9)
+    assert not np.allclose(guided.result, plain.result)
+    opened = widgets.ATTRIBUTION_EXPLORERS["guided_gradcam"](model, image)
+    assert opened.values()["guided"] is True
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradient_x_input", "guided_backprop"])
+def test_smoothgrad_explorer_kinds_and_methods_are_the_noise_tunnel(model, image, method):
+    ex = widgets.smoothgrad_explorer(model, image, target=1, max_samples=6, method=method)
+    shown = {}
+    for kind in ("smoothgrad", "smoothgrad_sq", "vargrad"):
+        u = ex.set(noise_level=0.2, n_samples=6, kind=kind)
+        shown[kind] = png(u)
+        tunnel = attribution.noise_tunnel(getattr(attribution, method), kind, n_samples=6,
+                                          noise_level=0.2)
+        want = tunnel(model, image, 1)[0]
+        np.testing.assert_allclose(u.result[5], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+    assert len(set(shown.values())) == 3  # the picture changes with the kind
+    assert len(ex.grid()) == len(control_values(ex.controls["noise_level"]))  # kind, method kept
+    other = "saliency" if method != "saliency" else "guided_backprop"
+    moved = ex.set(kind="smoothgrad", method=other)
+    assert not moved.cached and png(moved) != shown["smoothgrad"]
+    assert ex.set(method=method).cached
 
 
 def test_explorers_label_a_standin(model, image):

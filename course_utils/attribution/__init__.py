@@ -12,6 +12,9 @@ input resolution, unnormalized (normalize for display only, see ``course_utils.p
     for name, method in attribution.METHODS.items():
         maps[name] = method(model, images, targets)
 
+:func:`noise_tunnel` turns any of them into its SmoothGrad, SmoothGrad² or VarGrad
+(``noise_tunnel(saliency, "vargrad")``; ``smoothgrad`` is the first of saliency).
+
 :func:`explain_dataset` runs a method over a whole ``tf.data.Dataset``, shard by shard, under
 an optional ``tf.distribute.Strategy``, and resumes after an interruption
 (:mod:`~course_utils.attribution.at_scale`).
@@ -26,8 +29,12 @@ from course_utils.attribution.at_scale import explain_dataset
 from course_utils.attribution.cam import cam
 from course_utils.attribution.gradcam import gradcam
 from course_utils.attribution.gradcam_plus_plus import gradcam_plus_plus
+from course_utils.attribution.gradient_x_input import gradient_x_input
+from course_utils.attribution.guided_backprop import guided_backprop
+from course_utils.attribution.guided_gradcam import guided_gradcam
 from course_utils.attribution.integrated_gradients import integrated_gradients
 from course_utils.attribution.lime import lime
+from course_utils.attribution.noise_tunnel import noise_tunnel
 from course_utils.attribution.occlusion import occlusion
 from course_utils.attribution.rise import rise
 from course_utils.attribution.saliency import saliency
@@ -38,11 +45,14 @@ from course_utils.attribution.smoothgrad import smoothgrad
 METHODS = {
     "saliency": saliency,
     "smoothgrad": smoothgrad,
+    "gradient_x_input": gradient_x_input,
+    "guided_backprop": guided_backprop,
     "integrated_gradients": integrated_gradients,
     "occlusion": occlusion,
     "cam": cam,
     "gradcam": gradcam,
     "gradcam_plus_plus": gradcam_plus_plus,
+    "guided_gradcam": guided_gradcam,
     "lime": lime,
     "shap_gradients": shap_gradients,
     "scorecam": scorecam,
@@ -50,7 +60,7 @@ METHODS = {
 }
 
 #: Methods whose maps are signed (show them with a diverging colormap).
-SIGNED = frozenset({"integrated_gradients", "occlusion", "cam", "lime", "shap_gradients",
-                    "rise"})
+SIGNED = frozenset({"integrated_gradients", "gradient_x_input", "occlusion", "cam", "lime",
+                    "shap_gradients", "rise"})
 
-__all__ = ["METHODS", "SIGNED", "explain_dataset", *METHODS]
+__all__ = ["METHODS", "SIGNED", "explain_dataset", "noise_tunnel", *METHODS]

@@ -5,43 +5,20 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from course_utils.attribution.noise_tunnel import check_tunnel, noise_rows, noise_sigma, tunnel
+from course_utils.attribution.saliency import saliency
 from course_utils.attribution.template import method
-from course_utils.engine import batching, checks, gradients
+from course_utils.engine import gradients
 
-
-def noise_sigma(x: np.ndarray, noise_level: float) -> np.ndarray:
-    """Per-image noise standard deviation: ``noise_level * (max(x) - min(x))`` (Smilkov et al.).
-
-    Relative to each input's own value range, so 0.15 means the same on ``[0, 255]``, ``[0, 1]``
-    and ``[-1, 1]`` inputs.
-    """
-    return (noise_level * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))).astype("float32")
-
-
-def noise_rows(shape: tuple, keys: np.ndarray, sample_idx: np.ndarray, seed) -> np.ndarray:
-    """Standard normal noise for rows ``(key, sample)``, the same whatever the chunking
-    (each row has its own generator seeded by ``(seed, key, sample)``).
-
-    The methods give every image the key 0: sample ``k`` of a call has the same noise for
-    every image, so that a map depends on its image, the seed and the options, never on the
-    image's position in the batch (the noise is scaled per image by :func:`noise_sigma`).
-    """
-    base = tuple(np.atleast_1d(seed).tolist())
-    out = np.empty((len(keys),) + tuple(shape), "float32")
-    for r, (i, k) in enumerate(zip(keys, sample_idx, strict=True)):
-        out[r] = np.random.default_rng((*base, int(i), int(k))).standard_normal(shape, "float32")
-    return out
+#: ``noise_sigma`` and ``noise_rows`` live in the noise tunnel and keep their names here.
+__all__ = ["noise_rows", "noise_sigma", "smoothgrad"]
 
 
 def _check(n_samples, noise_level, reduce, seed) -> dict:
     gradients.check_reduce(reduce)
-    return {
-        "n_samples": checks.integer(n_samples, "n_samples",
-                                    example="noisy copies per image, e.g. 25"),
-        "noise_level": checks.number(noise_level, "noise_level", minimum=0.0,
-                                     example="a fraction of the input range, e.g. 0.15"),
-        "seed": checks.seed(seed),
-    }
+    settings = check_tunnel("smoothgrad", n_samples, noise_level, seed)
+    del settings["kind"]
+    return settings
 
 
 @method(check=_check)
@@ -86,12 +63,5 @@ def smoothgrad(
     >>> smoothgrad(m, np.random.rand(4, 4, 1), n_samples=4).shape
     (1, 4, 4)
     """
-    sigma = noise_sigma(job.x, noise_level)
-    fn = gradients.gradient_rows_fn(model, reduce, with_delta=False)
-
-    def make(img, sample):
-        noise = noise_rows(job.x.shape[1:], np.zeros_like(img), sample, seed)
-        z = job.x[img] + sigma[img, None, None, None] * noise
-        return z, job.weights[img], job.offset[img]
-
-    return batching.mean_rows(job.n, n_samples, job.batch_size, make, fn, "SmoothGrad")
+    return tunnel(model, job, saliency.math, {"reduce": reduce}, kind="smoothgrad",
+                  n_samples=n_samples, noise_level=noise_level, seed=seed, progress="SmoothGrad")

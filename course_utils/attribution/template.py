@@ -56,7 +56,9 @@ def method(check: Callable[..., dict] | None = None) -> Callable[[Callable], Cal
 
     ``check(**options) -> dict`` (optional) validates the options before any work is done and
     returns the checked values of those it normalizes (e.g. ``{"seed": 0}``); it receives
-    every option, with the defaults of ``math``'s signature. The math then receives a
+    every option, with the defaults of ``math``'s signature. The public method keeps both as
+    ``.math`` and ``.check`` (what :func:`~course_utils.attribution.noise_tunnel.noise_tunnel`
+    wraps). The math then receives a
     :class:`~course_utils.engine.inputs.Job` (validated images, targets, score weights,
     ``batch_size``). An array result is returned as contiguous float32; a tuple (maps plus a
     report) is returned as it is.
@@ -82,6 +84,7 @@ def method(check: Callable[..., dict] | None = None) -> Callable[[Callable], Cal
         public.__signature__ = sig.replace(
             parameters=[*_PUBLIC_HEAD, *options, _BATCH_SIZE])
         public.math = math
+        public.check = check
         return public
 
     return decorate

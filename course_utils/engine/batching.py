@@ -1,6 +1,7 @@
 """Cutting work into compiled calls: how many rows per call, the chunks, and the two loops
 every method runs (:func:`run_rows` concatenates, :func:`mean_rows` averages samples per
-image), each chunk run through :func:`course_utils.engine.replicas.call`.
+image), each chunk run through :func:`course_utils.engine.replicas.call`;
+:func:`sample_moments` is the loop of :func:`mean_rows` that also gives mean squares.
 
 Examples
 --------
@@ -109,16 +110,46 @@ def mean_rows(
     >>> mean_rows(2, 3, 4, lambda img, k: (10.0 * img + k,), lambda t: t).tolist()
     [1.0, 11.0]
     """
-    total = None
+    (mean,) = sample_moments(n_images, per_image, batch_size,
+                             lambda img, sample: replicas.call(fn, make_args(img, sample)),
+                             (1,), progress)
+    return as_float32(mean)
+
+
+def sample_moments(
+    n_images: int,
+    per_image: int,
+    batch_size: int,
+    evaluate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    orders: Sequence[int] = (1,),
+    progress: str | None = None,
+) -> list[np.ndarray]:
+    """Per image, the mean over its ``per_image`` rows of ``evaluate(...) ** order`` for each
+    of ``orders`` (float64), in chunks of ``batch_size`` rows.
+
+    Row ``r`` belongs to image ``r // per_image`` and is sample ``r % per_image``;
+    ``evaluate(image_idx, sample_idx)`` returns the chunk's results, one per row (it runs a
+    compiled function on the whole chunk). Memory is bounded by ``batch_size`` rows plus one
+    accumulator per image and order. :func:`mean_rows` is its first moment.
+
+    Examples
+    --------
+    >>> first, second = sample_moments(1, 4, 3, lambda img, k: k.astype(float), (1, 2))
+    >>> first.tolist(), second.tolist()  # mean and mean square of 0, 1, 2, 3
+    ([1.5], [3.5])
+    """
+    totals = None
     for sl in _chunks_shown(n_images * per_image, batch_size, progress):
         rows = np.arange(sl.start, sl.stop)
         img, sample = rows // per_image, rows % per_image
-        out = replicas.call(fn, make_args(img, sample)).astype("float64")
-        if total is None:
-            total = np.zeros((n_images,) + out.shape[1:], "float64")
-        for i in np.unique(img):
-            total[i] += out[img == i].sum(axis=0)
-    return as_float32(total / per_image)
+        out = np.asarray(evaluate(img, sample), "float64")
+        if totals is None:
+            totals = [np.zeros((n_images,) + out.shape[1:], "float64") for _ in orders]
+        for total, order in zip(totals, orders, strict=True):
+            powered = out if order == 1 else out ** order
+            for i in np.unique(img):
+                total[i] += powered[img == i].sum(axis=0)
+    return [total / per_image for total in totals]
 
 
 def as_float32(maps) -> np.ndarray:

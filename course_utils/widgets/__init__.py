@@ -10,8 +10,10 @@ Examples
 --------
 >>> from course_utils import widgets
 >>> sorted(widgets.ATTRIBUTION_EXPLORERS)[:2]
-['gradcam', 'integrated_gradients']
+['gradcam', 'gradient_x_input']
 """
+
+import functools
 
 from course_utils.widgets._base import Explorer, LRUCache, Update, control_values
 from course_utils.widgets._draw import show_panels
@@ -26,7 +28,9 @@ from course_utils.widgets.attribution import (
 )
 from course_utils.widgets.features import channel_explorer, visualization_explorer  # noqa: F401
 
-#: The explorer of each attribution method, keyed by its name in ``attribution.METHODS``.
+#: The explorer of each attribution method, keyed by its name in ``attribution.METHODS``
+#: (Gradient x Input and Guided Backprop: the SmoothGrad explorer opened on them; Guided
+#: Grad-CAM: the Grad-CAM explorer with its "guided" toggle on).
 ATTRIBUTION_EXPLORERS = {
     "smoothgrad": smoothgrad_explorer,
     "integrated_gradients": integrated_gradients_explorer,
@@ -35,6 +39,9 @@ ATTRIBUTION_EXPLORERS = {
     "gradcam": gradcam_explorer,
     "scorecam": scorecam_explorer,
     "rise": rise_explorer,
+    "gradient_x_input": functools.partial(smoothgrad_explorer, method="gradient_x_input"),
+    "guided_backprop": functools.partial(smoothgrad_explorer, method="guided_backprop"),
+    "guided_gradcam": functools.partial(gradcam_explorer, guided=True),
 }
 
 __all__ = [

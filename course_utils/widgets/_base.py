@@ -156,6 +156,9 @@ class Explorer:
     canonical
         Optional ``canonical(values) -> values`` applied before keying and computing, e.g. to
         blank out a control that the current mode ignores (so moving it is a cache hit).
+    warm_current
+        Cache-key controls that :meth:`warm` keeps at their current value unless told
+        otherwise (menus of variants whose every view would multiply the warming).
     title
         A heading shown above the controls.
     width, height
@@ -193,6 +196,7 @@ class Explorer:
         status: Callable[..., str] | None = None,
         compute_keys: Iterable[str] | None = None,
         canonical: Callable[[dict], dict] | None = None,
+        warm_current: Iterable[str] = (),
         title: str = "",
         width: str = "820px",
         height: str = "360px",
@@ -211,6 +215,7 @@ class Explorer:
             raise ValueError(f"compute_keys {sorted(unknown)} are not controls "
                              f"({sorted(self.controls)}).")
         self.compute_keys = keys
+        self.warm_current = tuple(warm_current)
         self._canonical = canonical
         self.cache = LRUCache(cache_size)
         self.drawn = LRUCache(render_cache_size)
@@ -319,8 +324,9 @@ class Explorer:
     # ---------------------------------------------------------------- warming the cache
     def grid(self, **only) -> list[dict]:
         """Every combination of the values of the cache-key controls (``only`` restricts a
-        control to the given values)."""
-        axes = {k: list(only.get(k, control_values(self.controls[k])))
+        control to the given values; those of ``warm_current`` stay at their current value)."""
+        current = {k: [self.controls[k].value] for k in self.warm_current}
+        axes = {k: list(only.get(k, current.get(k) or control_values(self.controls[k])))
                 for k in self.compute_keys}
         return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
 

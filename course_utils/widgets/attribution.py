@@ -5,18 +5,20 @@ expression of a cell. Maps come from ``course_utils.attribution`` (the same func
 notebooks call) and are cached by the slider values, so going back to a setting is instant;
 ``explorer.warm()`` fills the cache in advance.
 
-- :func:`smoothgrad_explorer`: noise level and number of samples. The per-sample gradients of a
-  noise level are computed once; every sample count is then a running mean (no recomputation).
+- :func:`smoothgrad_explorer`: noise level, number of samples, the noise tunnel's kind
+  (SmoothGrad, SmoothGrad², VarGrad) and the base method. The per-sample maps of a noise level
+  are computed once; every sample count and kind is then a running statistic.
 - :func:`integrated_gradients_explorer`: steps and baseline, with the live completeness error.
 - :func:`occlusion_explorer`: patch size, stride and fill.
 - :func:`lime_explorer`: samples and segmentation.
-- :func:`gradcam_explorer`: layer and class.
+- :func:`gradcam_explorer`: layer, class, and Guided Grad-CAM on or off.
 - :func:`scorecam_explorer`: layer and the number of channels used as masks.
 - :func:`rise_explorer`: number of random masks, grid and keep probability.
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from course_utils import attribution, surgery
 from course_utils.attribution.lime import segment
-from course_utils.attribution.smoothgrad import noise_rows, noise_sigma
+from course_utils.attribution.noise_tunnel import noise_rows, noise_sigma, reduce_kind
 from course_utils.engine import inputs, scoring, spaces
 from course_utils.models import registry
 from course_utils.widgets._base import Explorer, options
@@ -90,6 +92,13 @@ def _pct(v: float) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+#: Base methods the SmoothGrad explorer offers (maps of one image, options ``reduce`` if any).
+NOISY_METHODS = ("saliency", "gradient_x_input", "guided_backprop")
+#: What each kind of the noise tunnel shows, for the explorer's titles.
+KIND_LABELS = {"smoothgrad": "SmoothGrad (mean)", "smoothgrad_sq": "SmoothGrad² (mean square)",
+               "vargrad": "VarGrad (variance)"}
+
+
 def smoothgrad_explorer(
     model: keras.Model,
     image,
@@ -100,13 +109,21 @@ def smoothgrad_explorer(
     noise_step: float = 0.05,
     reduce: str = "max_abs",
     seed: int = 0,
+    methods=NOISY_METHODS,
+    method: str | None = None,
     batch_size: int | None = None,
 ) -> Explorer:
-    """SmoothGrad with sliders for the noise level and the number of noisy samples.
+    """The noise tunnel with sliders for the noise level and the number of noisy samples, and
+    menus for the kind (``smoothgrad``: the mean of the noisy maps, ``smoothgrad_sq``: their
+    mean square, ``vargrad``: their variance) and the base method (``methods``, names of
+    ``attribution.METHODS``: saliency, gradient x input, guided backprop).
 
-    For a noise level, the saliency maps of ``max_samples`` noisy copies are computed once (the
-    same noise as ``attribution.smoothgrad(..., seed=seed)``); ``n`` samples show their running
-    mean, so the sample slider never recomputes. Noise level 0 is plain saliency.
+    For a noise level and a method, the maps of ``max_samples`` noisy copies are computed once
+    (the same noise as ``attribution.smoothgrad(..., seed=seed)`` and
+    ``attribution.noise_tunnel``); ``n`` samples show the running statistic of the kind, so
+    neither the sample slider nor the kind menu recomputes a gradient. Noise level 0 is the
+    method itself (and a variance of 0). ``reduce`` is passed to the methods that take it;
+    ``method`` is the one shown first (default: the first of ``methods``).
 
     Examples
     --------
@@ -130,27 +147,51 @@ def smoothgrad_explorer(
     max_samples = int(max_samples)
     if max_samples < 1:
         raise ValueError(f"max_samples must be at least 1, got {max_samples}.")
-    plain = attribution.saliency(model, s.x, s.target, reduce=reduce)[0]
+    methods = options("methods", methods)
+    unknown = [m for m in methods if m not in NOISY_METHODS]
+    if unknown:
+        raise ValueError(f"methods {unknown} are not offered; choose among {NOISY_METHODS}.")
+    first = methods[0] if method is None else method
+    if first not in methods:
+        raise ValueError(f"method {first!r} is not among methods {methods}.")
+    per_sample: dict = {}
 
-    def compute(noise_level):
-        sigma = noise_sigma(s.x, noise_level)[0]
-        noise = noise_rows(s.x.shape[1:], np.zeros(max_samples, int), np.arange(max_samples),
-                           seed)
-        maps = attribution.saliency(model, s.x + sigma * noise, s.target, reduce=reduce,
-                                    batch_size=batch_size)
-        counts = np.arange(1, max_samples + 1, dtype="float32")[:, None, None]
-        return np.cumsum(maps, axis=0, dtype="float64").astype("float32") / counts
+    def maps_of(name, z):
+        fn = attribution.METHODS[name]
+        opts = {"reduce": reduce} if "reduce" in inspect.signature(fn).parameters else {}
+        return fn(model, z, s.target, batch_size=batch_size, **opts)
+
+    def samples(noise_level, method):
+        """The method's maps of the ``max_samples`` noisy copies (float64), computed once."""
+        key = (round(noise_level, 10), method)
+        if key not in per_sample:
+            sigma = noise_sigma(s.x, noise_level)[0]
+            noise = noise_rows(s.x.shape[1:], np.zeros(max_samples, int),
+                               np.arange(max_samples), seed)
+            per_sample[key] = maps_of(method, s.x + sigma * noise).astype("float64")
+        return per_sample[key]
+
+    def compute(noise_level, kind, method):
+        maps = samples(noise_level, method)
+        counts = np.arange(1, max_samples + 1, dtype="float64")[:, None, None]
+        mean = np.cumsum(maps, axis=0) / counts
+        mean_square = None if kind == "smoothgrad" else np.cumsum(maps ** 2, axis=0) / counts
+        return reduce_kind(kind, mean, mean_square).astype("float32")
 
     fig = Canvas(3, image=s.shown, overlay=[False, True, True], label=s.label)
     fig.picture(0, s.shown, title=f"explaining: {s.name(s.target)}")
-    fig.heat(1, plain, title="saliency (one gradient)")
+    plain: dict = {}
 
-    def render(running_means, noise_level, n_samples):
-        fig.heat(2, running_means[n_samples - 1],
-                  title=f"SmoothGrad: {n_samples} samples, noise {noise_level:.2f}")
+    def render(running, noise_level, n_samples, kind, method):
+        if method not in plain:
+            plain[method] = maps_of(method, s.x)[0]
+        signed = method == "gradient_x_input"
+        fig.heat(1, plain[method], signed=signed, title=f"{method} (no noise)")
+        fig.heat(2, running[n_samples - 1], signed=signed and kind == "smoothgrad",
+                 title=f"{KIND_LABELS[kind]}: {n_samples} samples, noise {noise_level:.2f}")
         return fig.image()
 
-    def status(_, noise_level, n_samples):
+    def status(_, noise_level, n_samples, kind, method):
         sigma = float(noise_sigma(s.x, noise_level)[0])
         return f"noise sigma = {noise_level:.2f} x input range = {sigma:.3g} input units"
 
@@ -160,9 +201,15 @@ def smoothgrad_explorer(
                                            readout_format=".2f", **_SLIDER),
         "n_samples": widgets.IntSlider(value=min(20, max_samples), min=1, max=max_samples,
                                        description="samples", **_SLIDER),
+        "kind": widgets.Dropdown(options=[(label, k) for k, label in KIND_LABELS.items()],
+                                 value="smoothgrad", description="kind"),
+        "method": widgets.Dropdown(options=list(methods), value=first,
+                                   description="method"),
     }
-    return _explorer(fig, controls, compute, render, status=status, compute_keys=["noise_level"],
-                    title="SmoothGrad: average the gradients of noisy copies")
+    return _explorer(fig, controls, compute, render, status=status,
+                     compute_keys=["noise_level", "kind", "method"],
+                     warm_current=["kind", "method"],
+                     title="SmoothGrad: average the gradients of noisy copies")
 
 
 # ------------------------------------------------------------------------------------------
@@ -418,9 +465,11 @@ def gradcam_explorer(
     layers=None,
     classes=None,
     top: int = 5,
+    guided: bool = False,
     batch_size: int | None = None,
 ) -> Explorer:
-    """Grad-CAM with a layer menu and a class menu.
+    """Grad-CAM with a layer menu, a class menu and a "guided" toggle (Guided Grad-CAM:
+    Guided Backprop's map times the upsampled Grad-CAM, ``attribution.guided_gradcam``).
 
     Parameters
     ----------
@@ -458,25 +507,28 @@ def gradcam_explorer(
 
     class_options = [(label(c), c) for c in classes]
 
-    def compute(layer, target):
-        return attribution.gradcam(model, s.x, target, layer=layer, batch_size=batch_size)[0]
+    def compute(layer, target, guided):
+        method = attribution.guided_gradcam if guided else attribution.gradcam
+        return method(model, s.x, target, layer=layer, batch_size=batch_size)[0]
 
     fig = Canvas(2, image=s.shown, overlay=[False, True], label=s.label)
     fig.picture(0, s.shown, title=f"predicted: {s.name(int(np.argmax(scores)))}")
 
-    def render(m, layer, target):
-        fig.heat(1, m, title=f"Grad-CAM for {s.name(target)} at {layer}")
+    def render(m, layer, target, guided):
+        name = "Guided Grad-CAM" if guided else "Grad-CAM"
+        fig.heat(1, m, title=f"{name} for {s.name(target)} at {layer}")
         return fig.image()
 
-    def status(m, layer, target):
+    def status(m, layer, target, guided):
         return f"raw maximum of the map {float(m.max()):.3g} (before display scaling)"
 
     controls = {
         "layer": widgets.Dropdown(options=layers, value=layers[-1], description="layer"),
         "target": widgets.Dropdown(options=class_options, value=classes[0],
                                    description="class"),
+        "guided": widgets.Checkbox(value=bool(guided), description="guided (x Guided Backprop)"),
     }
-    return _explorer(fig, controls, compute, render, status=status,
+    return _explorer(fig, controls, compute, render, status=status, warm_current=["guided"],
                     title="Grad-CAM: which regions raise this class, seen from this layer")
 
 
