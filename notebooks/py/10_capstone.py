@@ -151,6 +151,8 @@ options = {
     "lime": {"n_samples": 200 if QUICK else 1000},
     "shap_gradients": {"background": base_info.preprocess(photos_a[:16]),
                        "n_samples": 32 if QUICK else 200},
+    "scorecam": {"max_channels": 64 if QUICK else 256},  # of the base's 1280 channels
+    "rise": {"n_masks": 500 if QUICK else 2000},
 }
 maps = {m: attribution.METHODS[m](tuned, images, **options.get(m, {}))
         for m in attribution.METHODS}
