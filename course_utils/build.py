@@ -120,7 +120,7 @@ class _Progress:
     """The one line of a notebook: updated after every code cell, and every ``tick`` seconds
     while a long cell runs (elapsed time moves, the estimate counts down)."""
 
-    def __init__(self, label: str, n_cells: int, expected, later: float, scale: float,
+    def __init__(self, label: str, n_cells: int, expected, later: float | None, scale: float,
                  tick: float = 2.0):
         self.n_cells, self.expected, self.later, self.scale = n_cells, expected, later, scale
         self.start = time.perf_counter()
@@ -140,6 +140,9 @@ class _Progress:
         done_at = self._last - self.start  # when the last finished cell ended
         left = remaining(self.expected, len(self.times), done_at, self.n_cells)
         left = max(0.0, left - (now - self._last))  # the running cell counts down
+        if self.later is None:  # a later notebook has no reference time: no course estimate
+            self.bar.set_postfix_str(f"~{clock(left)} left")
+            return
         course = left + self.later * self.scale
         self.bar.set_postfix_str(f"~{clock(left)} left (course ~{course / 60:.0f} min left)")
 
@@ -190,7 +193,8 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> dict[str, li
     for i, nb_path in enumerate(notebooks):
         nb = nbformat.read(nb_path, as_version=4)
         n_cells = sum(c.cell_type == "code" for c in nb.cells)
-        later = sum(sum(reference.get(p.stem, [])) for p in notebooks[i + 1:])
+        rest = [reference.get(p.stem) for p in notebooks[i + 1:]]
+        later = None if None in rest else sum(sum(cells) for cells in rest)
         progress = _Progress(f"[{i + 1:2d}/{len(notebooks)}] {nb_path.stem}", n_cells,
                              _expected(timings, nb_path.stem, n_cells), later, scale)
         client = ExecutePreprocessor(timeout=timeout, kernel_name="python3",

@@ -56,8 +56,9 @@ def test_build_shows_a_line_per_notebook_and_records_cell_times(tmp_path, monkey
     lessons.mkdir()
     first = _notebook(lessons / "01_a.ipynb", ["x = 1", "import time; time.sleep(0.6)", "x + 1"])
     second = _notebook(lessons / "02_b.ipynb", ["print('hello')"])
-    # a reference from an earlier build: 02_b's estimate comes from it
-    (lessons / "timings.json").write_text(json.dumps({"quick": {"02_b": [3.0]},
+    # a reference from an earlier build, for 01_a only: its line has no course total (02_b's
+    # time is unknown), 02_b's has (nothing after it)
+    (lessons / "timings.json").write_text(json.dumps({"quick": {"01_a": [1.0, 1.0, 1.0]},
                                                       "full": {"02_b": [9.0]}}))
     out = tmp_path / "build"
     measured = build.build(out, [first, second], timeout=120)
@@ -74,7 +75,11 @@ def test_build_shows_a_line_per_notebook_and_records_cell_times(tmp_path, monkey
     assert (out / "html" / "01_a.html").is_file()
     err = capsys.readouterr().err
     assert "[ 1/2] 01_a" in err and "[ 2/2] 02_b" in err
-    assert "3/3 cells" in err and "elapsed" in err and "course ~" in err
+    assert "3/3 cells" in err and "elapsed" in err
+    first_line = [ln for ln in err.replace("\r", "\n").splitlines() if "01_a" in ln]
+    second_line = [ln for ln in err.replace("\r", "\n").splitlines() if "02_b" in ln]
+    assert first_line and not any("course ~" in ln for ln in first_line)
+    assert any("course ~" in ln for ln in second_line)
 
 
 def test_table_lists_both_modes_and_totals():
