@@ -19,6 +19,7 @@
   pass that stops at the last layer asked for, the value before a ReLU.
 
 Lower modules never import higher ones: ``checks``, ``replicas`` <- ``batching``,
-``kernels`` <- ``scoring`` <- ``inputs``, ``gradients``; ``images`` <- ``spaces``, ``inputs``; nothing here imports
-``course_utils.attribution`` (``tests/test_import_graph.py`` checks the package has no cycle).
+``kernels`` <- ``scoring`` <- ``inputs``, ``gradients``; ``images`` <- ``spaces``, ``inputs``;
+nothing here imports ``course_utils.attribution`` (``tests/test_import_graph.py`` checks the
+package has no cycle).
 """

@@ -64,7 +64,7 @@ def image_input_shape(model: keras.Model) -> tuple:
             f"Model {model.name!r} takes inputs of shape {shape}; the course's methods need "
             "an image input (H, W, C)."
         )
-    return shape[0], shape[1], int(shape[2])
+    return shape[0], shape[1], None if shape[2] is None else int(shape[2])
 
 
 def model_input_shape(model: keras.Model) -> tuple:
@@ -160,7 +160,7 @@ def as_batch(model: keras.Model, images, *, pixels: bool = False, name: str = "i
                          f"(rank {np.ndim(images)}). Add or remove the batch/channel axis.")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch.")
-    if arr.shape[3] != c:
+    if c is not None and arr.shape[3] != c:
         raise ValueError(
             f"Model {model.name!r} expects {c} channel(s), {name} have {arr.shape[3]} (shape "
             f"{arr.shape}); give {expected}, converting grayscale/RGB to match."
