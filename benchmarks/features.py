@@ -41,7 +41,8 @@ import tensorflow as tf
 
 from benchmarks._models import MODELS, choose
 from course_utils import config
-from course_utils.features import Transforms, _graph, visualize
+from course_utils.engine import taps
+from course_utils.features import Transforms, visualize
 
 DEFAULT_MODEL = "vgg16"
 RESULTS = MODELS[DEFAULT_MODEL].results("features", DEFAULT_MODEL)
@@ -71,13 +72,13 @@ def _tkv(model, layer):
 
 def _bound(model, layer, batch, hw, repeats):
     """Median seconds per picture of one compiled forward+backward pass to ``layer``."""
-    path = _graph.resolve(model, layer)[0]
+    path = taps.resolve(model, layer)[0]
 
     @tf.function
     def fb(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            (a,) = _graph.forward_until(model, x, [path])
+            (a,) = taps.forward_until(model, x, [path])
             s = tf.reduce_sum(tf.reduce_mean(a, axis=[1, 2]))
         return tape.gradient(s, x)
 

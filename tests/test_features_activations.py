@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from course_utils import surgery
+from course_utils.engine import taps
 from course_utils.features import (
     CachedActivations,
-    _graph,
     activations,
     dead_channels,
     depth_summary,
@@ -71,7 +71,7 @@ def test_compiled_once_per_layer_set(images):
     activations(model, images[:2], ["c1", "c2"])
     activations(model, images[:3], ["c1", "c2"])
     fns = {k: f for k, f in surgery.model_cache(model, "_course_utils_compiled").items()
-           if k[0] == "features"}
+           if k.method == "features.activations"}
     assert len(fns) == 1
     (fn,) = fns.values()
     assert fn.experimental_get_tracing_count() <= 2  # batch sizes 2 and 3 at most
@@ -89,9 +89,9 @@ def test_forward_stops_after_last_requested_layer(images):
 
     layer.call = spy
     try:
-        _graph.forward_until(model, images[:1], _graph.resolve(model, ["c1"]))
+        taps.forward_until(model, images[:1], taps.resolve(model, ["c1"]))
         assert seen == []
-        _graph.forward_until(model, images[:1], _graph.resolve(model, ["c2"]))  # control
+        taps.forward_until(model, images[:1], taps.resolve(model, ["c2"]))  # control
         assert seen == ["c2"]
     finally:
         del layer.call

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_utils.features import Param, Transforms, _graph, class_visualization, visualize
+from course_utils.engine import spaces, taps
+from course_utils.features import Param, Transforms, class_visualization, visualize
 from course_utils.features import transforms as tfm
 from course_utils.features.param import rfft2d_freqs
 from course_utils.models.registry import ModelInfo, register
@@ -73,8 +74,8 @@ def test_dead_relu_channel_still_gets_a_gradient():
     vis = visualize(model, "c", steps=64, size=16, progress=False, lr=0.2)
     # at grey both channels are dead (pre-activations 1.35 - 2 and -1.35 + 1); white and black
     # would wake them, and the pre-ReLU warm-up finds them
-    grey = _graph.forward_until(model, np.full((1, 16, 16, 3), 0.5, "float32"),
-                                _graph.resolve(model, "c"))[0]
+    grey = taps.forward_until(model, np.full((1, 16, 16, 3), 0.5, "float32"),
+                              taps.resolve(model, "c"))[0]
     assert float(tf.reduce_max(grey)) == 0.0
     assert np.all(vis.scores > 0)
 
@@ -128,7 +129,7 @@ def test_neuron_and_layer_objectives(net):
     neuron = visualize(net, "c1", [1], objective="neuron", **FAST)
     layer = visualize(net, "c1", objective="layer", **FAST)
     assert neuron.images.shape == (1, 16, 16, 3) and layer.units == [0]
-    act = _graph.forward_until(net, tf.constant(layer.images), _graph.resolve(net, "c1"))[0]
+    act = taps.forward_until(net, tf.constant(layer.images), taps.resolve(net, "c1"))[0]
     assert layer.scores[0] == pytest.approx(float(tf.reduce_mean(tf.square(act))), rel=1e-4)
 
 
@@ -136,7 +137,7 @@ def test_preprocessing_maps_pixel_space(net):
     twin = _convnet("twin")
     register(twin, ModelInfo(name="twin", preprocess=lambda x: x / 127.5 - 1.0,
                              pixel_max=255.0))
-    imap = _graph.input_map(twin)
+    imap = spaces.input_map(twin)
     x = np.random.default_rng(0).uniform(0, 255, size=(2, 4, 4, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(imap(tf.constant(x))), x / 127.5 - 1.0, atol=1e-5)
     vis = visualize(twin, "c1", [0], **FAST)
@@ -147,7 +148,7 @@ def test_caffe_preprocessing_is_estimated_exactly():
     model = _convnet("caffe")
     fn = keras.applications.vgg16.preprocess_input
     register(model, ModelInfo(name="caffe", preprocess=fn, pixel_max=255.0))
-    imap = _graph.input_map(model)
+    imap = spaces.input_map(model)
     x = np.random.default_rng(1).uniform(0, 255, size=(1, 3, 3, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(imap(tf.constant(x))), fn(x.copy()), atol=1e-3)
 

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from course_utils import shards
 from course_utils.engine import batching, checks, inputs, replicas
+from course_utils.engine.images import model_input_shape
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def check_dataset(model: keras.Model, dataset) -> bool:
             "tf.data.Dataset.from_tensor_slices(images) (or (images, labels))."
         )
     spec = parts(dataset.element_spec)["image"]
-    want = inputs.model_input_shape(model)
+    want = model_input_shape(model)
     shape = tuple(spec.shape)
     if len(shape) not in (3, 4):
         raise ValueError(
@@ -181,7 +182,7 @@ def model_identity(model: keras.Model) -> dict:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
     return {
         "name": model.name,
-        "input_shape": list(inputs.model_input_shape(model)),
+        "input_shape": list(model_input_shape(model)),
         "output_shape": list(model.outputs[0].shape[1:]),
         "n_params": int(model.count_params()),
         "weights_sha256": digest.hexdigest()[:16],
@@ -283,7 +284,7 @@ def global_batch_size(model: keras.Model, batch_size: int | None) -> int:
     """
     if batch_size is not None:
         return batching.check_batch_size(batch_size)
-    shape = inputs.model_input_shape(model)
+    shape = model_input_shape(model)
     per_device = batching.auto_batch_size(tuple(s or 224 for s in shape))
     return per_device * replicas.n_replicas()
 

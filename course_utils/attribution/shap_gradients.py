@@ -49,6 +49,20 @@ def sample_draws(
     return idx, t
 
 
+def _path_rows(values, background, img, sample, local_smoothing: float, stream: tuple):
+    """Rows ``(z, delta)`` of samples ``sample`` of images ``img``: ``z = t v + (1 - t) b`` on
+    the path from a background row ``b`` to the image's ``v`` (input or layer values, with
+    ``local_smoothing`` noise drawn from ``stream = (seed, k)``), ``delta = v - b``; the
+    background index and ``t`` as :func:`sample_draws`."""
+    v = values[img]
+    if local_smoothing > 0:
+        v = v + local_smoothing * noise_rows(v.shape[1:], np.zeros_like(img), sample, stream)
+    idx, t = sample_draws(sample, len(background), stream[0])
+    b = background[idx]
+    tt = t[:, None, None, None]
+    return tt * v + (1 - tt) * b, v - b
+
+
 def _layer_gradient_fn(model: keras.Model, path: tuple):
     """Compiled ``f(x, z, delta, w, o)``: replace the layer's output by ``z`` (watched), return
     ``sum_c grad(z) * delta`` per row."""
@@ -144,14 +158,8 @@ def shap_gradients(
         fn = gradients.gradient_rows_fn(model, "sum", with_delta=True)
 
         def make(img, sample):
-            x = job.x[img]
-            if local_smoothing > 0:
-                x = x + local_smoothing * noise_rows(x.shape[1:], np.zeros_like(img), sample,
-                                                     (seed, 1))
-            idx, t = sample_draws(sample, len(bg), seed)
-            b = bg[idx]
-            tt = t[:, None, None, None]
-            return tt * x + (1 - tt) * b, x - b, job.weights[img], job.offset[img]
+            z, delta = _path_rows(job.x, bg, img, sample, local_smoothing, (seed, 1))
+            return z, delta, job.weights[img], job.offset[img]
 
         return batching.mean_rows(job.n, n_samples, batch_size, make, fn, "SHAP")
 
@@ -162,14 +170,8 @@ def shap_gradients(
     fn = _layer_gradient_fn(model, path)
 
     def make_layer(img, sample):
-        a = a_x[img]
-        if local_smoothing > 0:
-            a = a + local_smoothing * noise_rows(a.shape[1:], np.zeros_like(img), sample,
-                                                 (seed, 2))
-        idx, t = sample_draws(sample, len(bg), seed)
-        b = a_bg[idx]
-        tt = t[:, None, None, None]
-        return job.x[img], tt * a + (1 - tt) * b, a - b, job.weights[img], job.offset[img]
+        z, delta = _path_rows(a_x, a_bg, img, sample, local_smoothing, (seed, 2))
+        return job.x[img], z, delta, job.weights[img], job.offset[img]
 
     small = batching.mean_rows(job.n, n_samples, batch_size, make_layer, fn, "SHAP (layer)")
     return batching.as_float32(spaces.upsample(tf.constant(small), size).numpy())

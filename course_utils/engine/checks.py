@@ -111,3 +111,55 @@ def finite(values: np.ndarray, name: str, expected: str = "") -> np.ndarray:
         bad = int(np.sum(~np.isfinite(values)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s){_hint(expected)}.")
     return values
+
+
+def at_least(value, name: str, low: float, *, strict: bool = False) -> float:
+    """``value`` as a float, finite and ``>= low`` (``> low`` when ``strict``); otherwise an
+    error naming the option (a NaN or infinite option would silently give NaN pictures).
+
+    Examples
+    --------
+    >>> at_least(0.5, "tv", 0.0)
+    0.5
+    >>> at_least(1.0, "octave_scale", 1.0, strict=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: octave_scale must be > 1 (a finite number), got 1.0.
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+    if not np.isfinite(x) or x < low or (strict and x == low):
+        raise ValueError(
+            f"{name} must be {'>' if strict else '>='} {low:g} (a finite number), got {value!r}."
+        )
+    return x
+
+
+def indices(values, n: int, what: str, layer_name: str) -> np.ndarray:
+    """Integer indices into an axis of length ``n`` (channels, classes of layer
+    ``layer_name``), as a flat int64 array; an error lists the valid range.
+
+    Examples
+    --------
+    >>> indices([0, 2], 3, "class", "d").tolist()
+    [0, 2]
+    >>> indices(3, 3, "class", "d")
+    Traceback (most recent call last):
+    ...
+    ValueError: Class index 3 is out of range for layer 'd', which has 3 classes: valid ...
+    """
+    arr = np.atleast_1d(np.asarray(values))
+    if arr.size == 0:
+        raise ValueError(f"Give at least one {what} index for layer {layer_name!r}.")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what.capitalize()} indices must be integers, got {values!r}.")
+    bad = arr[(arr < 0) | (arr >= n)]
+    if bad.size:
+        raise ValueError(
+            f"{what.capitalize()} index {int(bad[0])} is out of range for layer {layer_name!r}, "
+            f"which has {n} {what}{'es' if what.endswith('s') else 's'}: "
+            f"valid indices are 0..{n - 1}."
+        )
+    return arr.astype("int64").ravel()

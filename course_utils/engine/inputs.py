@@ -1,160 +1,28 @@
 """What a method is asked: the images, the targets and the batch size, validated once.
 
-:func:`prepare` validates images, model and targets and returns a :class:`Job`: the batch as
-float32 ``(N, H, W, C)``, one target per image and the per-image score weights
-(:func:`course_utils.engine.scoring.score_weights`). Bad input raises ``ValueError`` or
-``TypeError`` with a message that says what was expected.
+:func:`prepare` validates images (:func:`course_utils.engine.images.as_batch`), model and
+targets and returns a :class:`Job`: the batch as float32 ``(N, H, W, C)``, one target per image
+and the per-image score weights (:func:`course_utils.engine.scoring.score_weights`). Bad input
+raises ``ValueError`` or ``TypeError`` with a message that says what was expected.
 
 Examples
 --------
 >>> import keras, numpy as np
 >>> m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
 ...                       keras.layers.Dense(3, activation="softmax")])
->>> model_input_shape(m)
-(4, 4, 1)
->>> as_batch(m, np.zeros((4, 4, 1))).shape
-(1, 4, 4, 1)
+>>> prepare(m, np.zeros((2, 4, 4, 1)), targets=[0, 2]).targets.tolist()
+[0, 2]
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from course_utils import surgery
 from course_utils.engine import batching, scoring
-
-# --------------------------------------------------------------------------------------------
-# The model's input
-# --------------------------------------------------------------------------------------------
-
-
-def model_input_shape(model: keras.Model) -> tuple:
-    """``(H, W, C)`` of the model's single image input (entries may be ``None``)."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"Expected a keras.Model, got {type(model).__name__}.")
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if not inputs:
-        raise ValueError(
-            f"Model {model.name!r} has no defined input; build it with keras.Input(shape) first."
-        )
-    if len(inputs) != 1:
-        raise ValueError(
-            f"Model {model.name!r} has {len(inputs)} inputs; attribution methods explain models "
-            "with a single image input. Wrap the model so that it takes one image tensor."
-        )
-    shape = tuple(inputs[0].shape[1:])
-    if len(shape) != 3:
-        raise ValueError(
-            f"Model {model.name!r} takes inputs of shape {shape}; attribution methods need "
-            "an image input (H, W, C)."
-        )
-    try:
-        outputs = model.outputs
-    except (AttributeError, ValueError):
-        outputs = None
-    if outputs is not None and len(outputs) != 1:
-        raise ValueError(
-            f"Model {model.name!r} has {len(outputs)} outputs; explain one output at a time "
-            "(build a keras.Model with the output you want)."
-        )
-    if outputs is not None and len(outputs[0].shape) != 2:
-        raise ValueError(
-            f"Model {model.name!r} outputs shape {tuple(outputs[0].shape)}; expected class scores "
-            "(N, classes)."
-        )
-    return shape
-
-
-# --------------------------------------------------------------------------------------------
-# Images
-# --------------------------------------------------------------------------------------------
-
-
-def as_batch(model: keras.Model, images) -> np.ndarray:
-    """Validate ``images`` (one ``(H, W, C)`` image or a batch) and return float32 NHWC.
-
-    Raises ``ValueError``/``TypeError`` for the wrong rank, channels, size or dtype and for
-    NaN/inf; warns for ``uint8`` images (pixels that were probably not preprocessed).
-    """
-    shape = model_input_shape(model)
-    if isinstance(images, (tf.Tensor, tf.Variable)) or hasattr(images, "numpy"):
-        images = images.numpy()
-    try:
-        arr = np.asarray(images)
-    except ValueError:  # a ragged list: NumPy refuses to stack it
-        raise ValueError(
-            "Images must all have the same shape (H, W, C); got a list of arrays of different "
-            "shapes. Resize them to the model's input size and stack them with np.stack."
-        ) from None
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        raise TypeError(
-            f"Images must be a numeric array, got dtype {arr.dtype}; pass float32 images "
-            "preprocessed for the model."
-        )
-    if arr.dtype == np.uint8:
-        warnings.warn(
-            "Images are uint8: they look like raw pixels that were not preprocessed for the model. "
-            "Apply the model's preprocessing (course_utils.models.info(model).preprocess) first; "
-            "explaining them as they are.",
-            UserWarning,
-            stacklevel=3,
-        )
-    if arr.ndim == 3:
-        arr = arr[None]
-    if arr.ndim != 4:
-        raise ValueError(
-            f"Expected one image (H, W, C) or a batch (N, H, W, C), got an array of shape "
-            f"{arr.shape} (rank {arr.ndim}). Add or remove the batch/channel axis."
-        )
-    if arr.shape[0] == 0:
-        raise ValueError("Got an empty batch of images.")
-    if shape[2] is not None and arr.shape[3] != shape[2]:
-        raise ValueError(
-            f"Model {model.name!r} expects {shape[2]} channel(s), the images have {arr.shape[3]} "
-            f"(shape {arr.shape}). Convert grayscale/RGB to match the model input {shape}."
-        )
-    for axis, (got, want) in enumerate(zip(arr.shape[1:3], shape[:2], strict=True)):
-        if want is not None and got != want:
-            raise ValueError(
-                f"Model {model.name!r} expects images of size {shape[:2]}, got {arr.shape[1:3]} "
-                f"(axis {axis + 1}). Resize the images to the model's input size."
-            )
-    if None in shape[:2]:
-        _check_size_fits(model, arr.shape[1:])
-    arr = arr.astype("float32", copy=True)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.sum(~np.isfinite(arr)))
-        raise ValueError(f"Images contain {bad} NaN or infinite value(s); clean the input first.")
-    return arr
-
-
-def _check_size_fits(model: keras.Model, shape: tuple) -> None:
-    """For a model that accepts any image size: check symbolically (no computation) that
-    images of ``shape = (H, W, C)`` survive its convolutions and poolings (cached per size)."""
-    cache = surgery.model_cache(model, "_course_utils_sizes")
-    if shape not in cache:
-        cache[shape] = None
-        try:
-            model.compute_output_spec(keras.KerasTensor((1, *shape)))
-        except Exception as err:  # noqa: BLE001 - other failures are left to the real call
-            if "zero or negative" in str(err):
-                cache[shape] = str(err).split(". Received")[0]
-    if cache[shape] is not None:
-        raise ValueError(
-            f"Images of size {shape[0]} x {shape[1]} are too small for model {model.name!r}: "
-            f"its layers shrink them to nothing ({cache[shape]}). Use larger images."
-        )
-
+from course_utils.engine.images import as_batch
 
 # --------------------------------------------------------------------------------------------
 # Targets

@@ -130,19 +130,54 @@ def probe_head(model: keras.Model, x: np.ndarray) -> Head:
     return h
 
 
+def warn_saturating(layer, activation: str, doing: str, stacklevel: int) -> None:
+    """The one warning for a softmax/sigmoid that cannot be left out: ``doing`` (explaining,
+    optimizing) probabilities, whose gradients saturate, instead of logits."""
+    name = getattr(layer, "name", "?")
+    warnings.warn(
+        f"Layer {name!r} ({type(layer).__name__}) cannot be computed without its "
+        f"{activation}: {doing} probabilities, whose gradients saturate. A Dense or Conv2D layer "
+        "with the activation (or a separate Softmax layer) gives logits.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def warn_probabilities(model: keras.Model, stacklevel: int) -> None:
     """Warn once per model when its final softmax/sigmoid cannot be left out (probabilities,
     whose gradients saturate, are then explained)."""
     h = head(model)
     if not h.logits and model not in _WARNED:
         _WARNED.add(model)
-        warnings.warn(
-            f"Model {model.name!r} ends in a {type(h.layer).__name__} layer whose "
-            f"{h.activation} cannot be switched off: explaining probabilities, whose gradients "
-            "saturate. Give the last Dense layer the activation and explain logits instead.",
-            UserWarning,
-            stacklevel=stacklevel + 1,
-        )
+        warn_saturating(h.layer, h.activation, "explaining", stacklevel + 1)
+
+
+def read_linear(path: tuple, names: tuple = PROBABILITY_ACTIVATIONS) -> tuple:
+    """The layers to compute without their activation when ``path``'s output is optimized
+    (the argument ``linear`` of :func:`course_utils.engine.taps.forward_until`).
+
+    ``(path[-1],)`` when its activation is one of ``names`` (softmax or sigmoid: optimize
+    logits, whose gradients do not saturate; ``"relu"`` for the pre-ReLU warm-up) and
+    :func:`course_utils.surgery.pre_activation_call` computes the layer without it from its
+    variables, so the model is never modified (safe in ``tf.function`` and across threads);
+    otherwise ``()``, with a warning when probabilities must be optimized instead of logits.
+
+    Examples
+    --------
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> read_linear((m.layers[-1],)) == (m.layers[-1],)
+    True
+    """
+    layer = path[-1]
+    name = surgery.activation_name(layer)
+    if name not in names:
+        return ()
+    if surgery.pre_activation_call(layer) is not None:
+        return (layer,)
+    if name in PROBABILITY_ACTIVATIONS:
+        warn_saturating(layer, name, "optimizing", stacklevel=3)
+    return ()
 
 
 # --------------------------------------------------------------------------------------------

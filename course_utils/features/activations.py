@@ -28,22 +28,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.features import _graph
+from course_utils.engine import checks, kernels, taps
+from course_utils.engine.images import as_batch
 from course_utils.models.registry import info
 from course_utils.surgery import LayerRef, path_name, spatial_layers
 
 
 def _fn(model: keras.Model, paths: list[tuple]):
-    key = ("activations", tuple(id(p[-1]) for p in paths))
-
-    def build(mref):
+    def build():
         @tf.function(reduce_retracing=True)
         def run(x):
-            return _graph.forward_until(mref(), x, paths)
+            return taps.forward_until(model, x, paths)
 
         return run
 
-    return _graph.compiled(model, key, build)
+    return kernels.compiled(model, "features.activations", build,
+                            options=tuple(id(p[-1]) for p in paths))
 
 
 def _names(layers, paths) -> list[str]:
@@ -102,10 +102,9 @@ def activations(
     """
     if layers is None:
         layers = default_layers(model)
-    paths = _graph.resolve(model, layers)
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    x = _graph.as_batch(model, images)
+    paths = taps.resolve(model, layers)
+    batch_size = checks.integer(batch_size, "batch_size", example="images per pass, e.g. 32")
+    x = as_batch(model, images, pixels=True)
     if preprocess:
         x = np.asarray(info(model).preprocess(x.copy()), dtype="float32")
     run = _fn(model, paths)
@@ -239,7 +238,7 @@ def depth_summary(
     """
     if layers is None:
         layers = default_layers(model)
-    x = _graph.as_batch(model, image, "image")
+    x = as_batch(model, image, pixels=True, name="image")
     acts = activations(model, x, layers)
     names = list(acts)
     zero, dead, corr, shapes = [], [], [], []
@@ -281,9 +280,9 @@ class CachedActivations:
 
     def __init__(self, model: keras.Model, images, layers: Sequence[LayerRef] | None = None):
         self.model = model
-        self.images = _graph.as_batch(model, images)
+        self.images = as_batch(model, images, pixels=True)
         self.layers = list(layers) if layers is not None else default_layers(model)
-        _graph.resolve(model, self.layers)
+        taps.resolve(model, self.layers)
         self._acts: dict[str, np.ndarray] | None = None
 
     @property
@@ -308,5 +307,5 @@ class CachedActivations:
         a = self.layer(layer, image)
         if a.ndim != 3:
             raise ValueError(f"Layer {layer!r} has no spatial output (shape {a.shape}).")
-        (c,) = _graph.check_indices(channel, a.shape[-1], "channel", layer)
+        (c,) = checks.indices(channel, a.shape[-1], "channel", layer)
         return a[..., c]

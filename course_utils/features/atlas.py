@@ -18,7 +18,7 @@ import numpy as np
 from course_utils import surgery
 from course_utils.cache import atomic_path, key_of
 from course_utils.config import cache_dir
-from course_utils.features import _graph
+from course_utils.engine import checks, taps
 from course_utils.features.visualize import visualize
 from course_utils.models.registry import info
 
@@ -87,11 +87,11 @@ class ChannelAtlas:
         self._fingerprint: str | None = None
 
     def _name(self, layer) -> str:
-        return surgery.path_name(_graph.resolve(self.model, layer)[0])
+        return surgery.path_name(taps.resolve(self.model, layer)[0])
 
     def n_channels(self, layer) -> int:
         """Number of channels of ``layer``."""
-        return _graph.n_channels(_graph.resolve(self.model, layer)[0])
+        return int(taps.output_shape(taps.resolve(self.model, layer)[0])[-1])
 
     def _file(self, name: str, page: int) -> Path:
         if self._fingerprint is None:
@@ -122,7 +122,7 @@ class ChannelAtlas:
         """The picture ``(H, W, C)`` in ``[0, 1]`` of ``channel`` of ``layer``."""
         name = self._name(layer)
         n = self.n_channels(layer)
-        (channel,) = _graph.check_indices(channel, n, "channel", name)
+        (channel,) = checks.indices(channel, n, "channel", name)
         key = (name, int(channel))
         if key not in self._pictures:
             self._load_page(name, int(channel) // self.page_size, n)

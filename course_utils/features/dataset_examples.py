@@ -35,8 +35,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from course_utils import surgery
-from course_utils.engine import batching, checks, kernels, spaces
-from course_utils.features import _graph
+from course_utils.engine import batching, checks, kernels, spaces, taps
+from course_utils.engine.images import as_batch, image_input_shape
 from course_utils.features.receptive_field import ReceptiveField, receptive_field
 from course_utils.models.registry import info
 from course_utils.surgery import LayerRef
@@ -122,7 +122,7 @@ def _top_fn(model: keras.Model, path: tuple, shape: tuple):
 
     def build():
         def run(x, channels, per_image, allowed):
-            (a,) = _graph.forward_until(mref(), x, [path])
+            (a,) = taps.forward_until(mref(), x, [path])
             a = tf.gather(a, channels, axis=-1)
             flat = tf.transpose(tf.reshape(a, (tf.shape(a)[0], -1, tf.shape(a)[-1])), (0, 2, 1))
             flat = tf.where(allowed, flat, tf.constant(-np.inf, flat.dtype))
@@ -160,7 +160,7 @@ def _chunks(model: keras.Model, images, batch_size: int) -> Iterator[np.ndarray]
     for element in _elements(images):
         if np.size(element) == 0:
             continue
-        batch = _graph.as_batch(model, element)
+        batch = as_batch(model, element, pixels=True)
         if first_shape is None:
             first_shape = batch.shape[1:]
         elif batch.shape[1:] != first_shape:
@@ -336,18 +336,18 @@ def top_patches(
     path = surgery.require_spatial(model, layer)
     name = surgery.path_name(path)
     n_channels = int(surgery.output_shape(path[-1])[-1])
-    chans = _graph.check_indices(channels, n_channels, "channel", name)
+    chans = checks.indices(channels, n_channels, "channel", name)
     if batch_size is not None:
         batch_size = batching.check_batch_size(batch_size)
     meta = info(model)
-    depth = _graph.input_shape(model)[2]
+    depth = image_input_shape(model)[2]
     fill_value = _fill(model, fill, depth)
     per_image = 1 if reduce == "max" else k
     best = None
     seen = 0
     total = len(images) if isinstance(images, (np.ndarray, tf.Tensor)) else None
     if batch_size is None:
-        h, w, _ = _graph.input_shape(model)
+        h, w, _ = image_input_shape(model)
         batch_size = batching.auto_batch_size((h or 224, w or 224))
     bar = tqdm(total=total, desc=f"top patches of {name}", unit="img", disable=not progress,
                leave=False)

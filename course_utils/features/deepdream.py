@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from course_utils.features import _graph
+from course_utils.engine import checks, kernels, spaces, taps
+from course_utils.engine.images import as_batch, fixed_hw
 from course_utils.surgery import LayerRef
 
 #: The smallest octave, in pixels per side: a smaller photo is refused.
@@ -36,18 +37,18 @@ def _weights(model, layers) -> tuple[list[tuple], np.ndarray]:
     else:
         refs = [layers] if isinstance(layers, (str, int, keras.layers.Layer)) else list(layers)
         weights = [1.0] * len(refs)
-    paths = _graph.resolve(model, refs)
+    paths = taps.resolve(model, refs)
     return paths, np.asarray(weights, "float32")
 
 
 def _engine(model, paths, c):
-    key = ("deepdream", tuple(id(p[-1]) for p in paths))
-    imap = _graph.input_map(model)
+    key = tuple(id(p[-1]) for p in paths)
+    imap = spaces.input_map(model)
     # a fixed-size model's spatial layers take any size; anything else sees a resized picture
-    spatial = all(len(_graph.layer_output_shape(p)) == 4 for p in paths)
-    fixed = None if spatial else _graph.fixed_hw(model)
+    spatial = all(len(taps.output_shape(p)) == 4 for p in paths)
+    fixed = None if spatial else fixed_hw(model)
 
-    def build(mref):
+    def build():
         @tf.function(
             input_signature=[
                 tf.TensorSpec((1, None, None, c), tf.float32),  # image in [0, 1]
@@ -62,7 +63,7 @@ def _engine(model, paths, c):
             def loss_of(x):
                 if fixed is not None:
                     x = tf.image.resize(x, fixed, method="bilinear")
-                acts = _graph.forward_until(mref(), imap(x * imap.pixel_max), paths)
+                acts = taps.forward_until(model, imap(x * imap.pixel_max), paths)
                 terms = [tf.reduce_mean(tf.square(a)) for a in acts]
                 return tf.reduce_sum(tf.stack(terms) * weights)
 
@@ -84,7 +85,7 @@ def _engine(model, paths, c):
 
         return run
 
-    return _graph.compiled(model, key, build)
+    return kernels.compiled(model, "features.deepdream", build, options=key)
 
 
 def _check_range(img: np.ndarray, pmax: float) -> None:
@@ -160,7 +161,7 @@ def deepdream(
     (32, 32, 3)
     """
     # a fixed-size model takes a photo of any size: the octaves are resized for it
-    img = _graph.as_batch(model, image, "image", check_size=_graph.fixed_hw(model) is None)
+    img = as_batch(model, image, pixels=True, name="image", check_size=fixed_hw(model) is None)
     if img.shape[0] != 1:
         raise ValueError(f"deepdream takes one photo (H, W, C); got shape {np.shape(image)}.")
     h, w, c = img.shape[1:]
@@ -169,14 +170,14 @@ def deepdream(
             f"The photo is {h}x{w} pixels; deepdream needs at least {MIN_SIDE}x{MIN_SIDE} (its "
             "smallest octave) and returns the photo's own size. Resize the photo first."
         )
-    for name, value, low in (("octaves", octaves, 1), ("steps", steps, 1), ("jitter", jitter, 0),
-                             ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    octave_scale = _graph.check_float("octave_scale", octave_scale, 1.0, strict=True)
-    step_size = _graph.check_float("step_size", step_size, 0.0, strict=True)
+    octaves = checks.integer(octaves, "octaves", example="scales, e.g. 3")
+    steps = checks.integer(steps, "steps", example="steps per octave, e.g. 20")
+    jitter = checks.integer(jitter, "jitter", minimum=0, example="pixels, e.g. 32")
+    seed = checks.seed(seed)
+    octave_scale = checks.at_least(octave_scale, "octave_scale", 1.0, strict=True)
+    step_size = checks.at_least(step_size, "step_size", 0.0, strict=True)
     paths, weights = _weights(model, layers)
-    pmax = _graph.input_map(model).pixel_max
+    pmax = spaces.input_map(model).pixel_max
     _check_range(img, pmax)
     original = img / pmax
     shapes = [

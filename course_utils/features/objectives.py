@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import surgery
-from course_utils.features import _graph
+from course_utils.engine import checks, taps
 
 KINDS = ("channel", "neuron", "layer", "class")
 
@@ -80,7 +80,7 @@ def target(model: keras.Model, kind: str, layer=None, units=None) -> Target:
             model, layer
         )
     name = surgery.path_name(path)
-    shape = _graph.layer_output_shape(path)
+    shape = taps.output_shape(path)
     if kind == "neuron" and len(shape) not in (2, 4):
         raise ValueError(
             f"Layer {name!r} outputs shape {shape}; a neuron objective needs (N, H, W, C) or "
@@ -94,7 +94,7 @@ def target(model: keras.Model, kind: str, layer=None, units=None) -> Target:
         if kind == "class":
             raise ValueError(f"Give the class indices to visualize (0..{n - 1}).")
         units = range(n)
-    idx = _graph.check_indices(list(units) if not np.isscalar(units) else units, n, what, name)
+    idx = checks.indices(list(units) if not np.isscalar(units) else units, n, what, name)
     return Target(kind, path, tuple(int(i) for i in idx))
 
 

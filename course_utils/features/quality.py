@@ -20,14 +20,14 @@ import keras
 import numpy as np
 
 from course_utils import surgery
-from course_utils.features import _graph
+from course_utils.engine import taps
 from course_utils.features.activations import activations
 from course_utils.features.objectives import channel_means
 from course_utils.features.visualize import Visualization
 
 
 def _channel_means(model, layer, images) -> np.ndarray:
-    path = _graph.resolve(model, layer)[0]
+    path = taps.resolve(model, layer)[0]
     act = next(iter(activations(model, images, [path[-1]]).values()))
     if act.ndim != 4:
         raise ValueError(f"Layer {surgery.path_name(path)!r} has no spatial output {act.shape}.")

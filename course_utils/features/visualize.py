@@ -34,7 +34,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from course_utils.features import _graph, objectives
+from course_utils.engine import checks, kernels, scoring, spaces, taps
+from course_utils.engine.images import fixed_hw, image_input_shape
+from course_utils.features import objectives
 from course_utils.features import transforms as tfm
 from course_utils.features.param import LUCID, NAIVE, Param
 from course_utils.models.registry import info
@@ -115,27 +117,27 @@ def _blur_penalty(x: tf.Tensor) -> tf.Tensor:
 
 
 def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identity, naive):
-    key = ("visualize", tgt.kind, id(tgt.layer), param, size, out_hw, identity, naive)
+    key = (tgt.kind, id(tgt.layer), param, size, out_hw, identity, naive)
     pshape = param.shape(size[0], size[1], c)
-    imap = _graph.input_map(model)
+    imap = spaces.input_map(model)
 
     # Optimize logits, not probabilities. A channel/neuron behind a ReLU is read before the
     # ReLU: for the first `warmup` steps its pre-activation is maximized (a dead ReLU has no
     # gradient; this is what Lucid's redirected ReLU amounts to for a mean objective), after
     # that relu(pre-activation), which is exactly the layer's output.
-    opt_path, names, has_relu = tgt.path, _graph.PROBABILITY, False
+    opt_path, names, has_relu = tgt.path, scoring.PROBABILITY_ACTIVATIONS, False
     if tgt.kind in ("channel", "neuron"):
-        pre, fused = _graph.pre_relu(model, tgt.path)
+        pre, fused = taps.pre_relu(model, tgt.path)
         if pre is not None:
             opt_path, has_relu = pre, True
             names = names + (("relu",) if fused else ())
-    linear = _graph.read_linear(opt_path, names)
+    linear = scoring.read_linear(opt_path, names)
 
-    def build(mref):
+    def build():
         def scores_of(p, draws, units, warm):
             img = param.to_image(p, size[0], size[1], c)
             x = img if identity else tfm.apply(img, draws, out_hw)
-            (act,) = _graph.forward_until(mref(), imap(x * imap.pixel_max), [opt_path], linear)
+            (act,) = taps.forward_until(model, imap(x * imap.pixel_max), [opt_path], linear)
             if has_relu:  # pre-activation while warming up, else relu: max(act, floor)
                 act = tf.maximum(act, tf.where(warm, tf.float32.min, 0.0))
             return objectives.score(tgt.kind, act, units), img
@@ -186,15 +188,15 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
 
         return run
 
-    return _graph.compiled(model, key, build)
+    return kernels.compiled(model, "features.visualize", build, options=key)
 
 
 def _final(model, tgt: objectives.Target, c: int):
     """Compiled: objective of finished pictures ``[0, 1]`` on the layer's real output."""
-    imap = _graph.input_map(model)
-    linear = _graph.read_linear(tgt.path)
+    imap = spaces.input_map(model)
+    linear = scoring.read_linear(tgt.path)
 
-    def build(mref):
+    def build():
         @tf.function(
             input_signature=[
                 tf.TensorSpec((None, None, None, c), tf.float32),
@@ -202,13 +204,13 @@ def _final(model, tgt: objectives.Target, c: int):
             ]
         )
         def final(images, units):
-            (act,) = _graph.forward_until(mref(), imap(images * imap.pixel_max), [tgt.path],
-                                          linear)
+            (act,) = taps.forward_until(model, imap(images * imap.pixel_max), [tgt.path],
+                                        linear)
             return objectives.score(tgt.kind, act, units)
 
         return final
 
-    return _graph.compiled(model, ("final", tgt.kind, id(tgt.layer)), build)
+    return kernels.compiled(model, "features.final", build, options=(tgt.kind, id(tgt.layer)))
 
 
 _RENDER: dict = {}
@@ -235,7 +237,7 @@ def _first_call(fn, args, model, tgt, size):
     try:
         return fn(*args)
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
-        fixed = _graph.fixed_hw(model)
+        fixed = fixed_hw(model)
         if fixed is None or tuple(size) == fixed:
             raise
         raise ValueError(
@@ -339,13 +341,13 @@ def visualize(
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0)
     warmup = _check_int("warmup", warmup, 0)
-    lr = _graph.check_float("lr", DEFAULTS[method]["lr"] if lr is None else lr, 0.0, strict=True)
-    tv = _graph.check_float("tv", tv, 0.0)
-    blur = _graph.check_float("blur", blur, 0.0)
+    lr = checks.at_least(DEFAULTS[method]["lr"] if lr is None else lr, "lr", 0.0, strict=True)
+    tv = checks.at_least(tv, "tv", 0.0)
+    blur = checks.at_least(blur, "blur", 0.0)
     param = param if param is not None else (NAIVE if naive else LUCID)
 
-    fixed = _graph.fixed_hw(model)
-    _, _, c = _graph.input_shape(model)
+    fixed = fixed_hw(model)
+    _, _, c = image_input_shape(model)
     if size is None:
         size = fixed if fixed is not None else (128, 128)
     size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)

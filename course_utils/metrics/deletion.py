@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 
 from course_utils import surgery
 from course_utils.engine import batching, checks, inputs, kernels, replicas, scoring, spaces
@@ -117,25 +116,16 @@ def ranks(maps: np.ndarray, seed: int = 0) -> np.ndarray:
 def removed_images(model: keras.Model, x: np.ndarray, baseline, blur_sigma=None) -> np.ndarray:
     """The images with every pixel "removed", in model space ``(N, H, W, C)``.
 
-    ``baseline``: ``"blur"`` (a Gaussian blur of the pixel-space image with ``blur_sigma``
-    pixels, default ``max(H, W) / 16``), ``"grey"``, ``"black"``, ``"white"``, ``"mean"``
-    (the image's mean colour), a number or colour in pixel units, a pixel-space array of the
-    images' shape, or ``("model", array)`` for a value already in model space.
+    ``baseline``: ``"blur"`` (:func:`course_utils.engine.spaces.blur` of the pixel-space image
+    with ``blur_sigma`` pixels, default ``max(H, W) / 16``), ``"grey"``, ``"black"``,
+    ``"white"``, ``"mean"`` (the image's mean colour), a number or colour in pixel units, a
+    pixel-space array of the images' shape, or ``("model", array)`` for a value already in
+    model space.
     """
     if isinstance(baseline, str) and baseline == "blur":
-        h, w = x.shape[1:3]
-        sigma = max(h, w) / 16 if blur_sigma is None else checks.number(
+        sigma = None if blur_sigma is None else checks.number(
             blur_sigma, "blur_sigma", positive=True, example="pixels, e.g. 2")
-        pixels = spaces.to_pixels(model, x)
-        blurred = ndimage.gaussian_filter(pixels, sigma=(0, sigma, sigma, 0), mode="nearest")
-        return spaces.to_model_space(model, blurred)
-    arr = None if isinstance(baseline, (str, tuple)) else np.asarray(baseline)
-    if arr is not None and arr.ndim == 4:
-        if arr.shape != x.shape:
-            raise ValueError(
-                f"A baseline batch of shape {arr.shape} does not match the images {x.shape}."
-            )
-        return spaces.to_model_space(model, checks.finite(arr.astype("float32"), "baseline"))
+        return spaces.to_model_space(model, spaces.blur(spaces.to_pixels(model, x), sigma))
     return spaces.model_space_constant(model, baseline, x, "baseline")
 
 
@@ -146,7 +136,7 @@ def _probability(model: keras.Model, out, onehot):
         p = out[:, 0] if h.activation == "sigmoid" else tf.sigmoid(out[:, 0])
         sign = onehot[:, 0]  # +1: the scored class, -1: the other one
         return tf.where(sign > 0, p, 1.0 - p)
-    if h.activation not in ("softmax", "sigmoid"):  # logits (already probabilities otherwise)
+    if h.activation not in scoring.PROBABILITY_ACTIVATIONS:  # logits, else probabilities
         out = tf.nn.softmax(out, axis=-1)
     return tf.reduce_sum(out * onehot, axis=-1)
 

@@ -394,7 +394,7 @@ def shuffled_label_model(
         randomize_layer(layer, seed=seed)
     permuted = np.random.default_rng(seed).permutation(y)
     head = scoring.head(clone)
-    probs = head.activation in ("softmax", "sigmoid")
+    probs = head.activation in scoring.PROBABILITY_ACTIVATIONS
     loss = (keras.losses.BinaryCrossentropy(from_logits=not probs) if head.binary
             else keras.losses.SparseCategoricalCrossentropy(from_logits=not probs))
     clone.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
