@@ -36,7 +36,7 @@ slides: venv
 test: venv
 	$(BIN)/ruff check course_utils tests benchmarks tools
 	$(MAKE) --no-print-directory doctest
-	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
+	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 --durations-min=2 tests notebooks
 
 ## The docstring examples are a contract: each runs offline on a tiny model, in seconds. A
 ## separate invocation, so that --doctest-modules never imports the tests or the lessons' .py
