@@ -21,8 +21,14 @@ picture:
 Each implementation gets one untimed warm-up call (tracing / model surgery are one-off costs,
 reported separately), then ``--repeats`` timed calls interleaved with the peer's. The table shows
 medians and the time per channel-step. ``bound`` is one compiled forward+backward pass to the
-layer per picture at the size our transformed pictures have (``size`` + 12 px), batch 1 or 16:
-the floor for any step. Output: stdout and ``benchmarks/results/features.txt``
+layer per picture at the size our transformed pictures have, batch 1 or 16:
+the floor for any step. It runs at the size :func:`visualize` really feeds the network: ``size`` +
+12 px (Lucid's pad 12 minus jitter), except for a fixed-size model at its own size (Lite0 at
+224 px), whose transformed pictures are cropped back to that size. ``--pieces`` adds where a
+step's time goes: each piece of the step compiled on its own at the same batch and sizes
+(render = Fourier parameterization + colour decorrelation + sigmoid, forward and backward;
+transform = one ImageProjectiveTransformV3 forward and backward; Adam update), timed
+interleaved with the bound. Output: stdout and ``benchmarks/results/features.txt``
 (``features_<model>.txt`` for another ``--model``).
 """
 
@@ -42,7 +48,10 @@ import tensorflow as tf
 from benchmarks._models import MODELS, choose
 from course_utils import config
 from course_utils.engine import taps
+from course_utils.engine.images import fixed_hw
 from course_utils.features import Transforms, visualize
+from course_utils.features import transforms as tfm
+from course_utils.features.param import LUCID
 
 DEFAULT_MODEL = "vgg16"
 RESULTS = MODELS[DEFAULT_MODEL].results("features", DEFAULT_MODEL)
@@ -70,8 +79,23 @@ def _tkv(model, layer):
     return run, ""
 
 
-def _bound(model, layer, batch, hw, repeats):
-    """Median seconds per picture of one compiled forward+backward pass to ``layer``."""
+def _median_per_picture(fns: dict, batch: int, repeats: int) -> dict:
+    """Median seconds per picture of each compiled function, calls interleaved."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(max(repeats, 3)):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy(), fn())
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) / batch for k, v in times.items()}
+
+
+def _bound(model, layer, batch, hw, repeats, size=None):
+    """Median seconds per picture of one compiled forward+backward pass to ``layer``; with
+    ``size``, also of the pieces of a Lucid step at that picture size (render, transform, Adam).
+    """
     path = taps.resolve(model, layer)[0]
 
     @tf.function
@@ -83,13 +107,35 @@ def _bound(model, layer, batch, hw, repeats):
         return tape.gradient(s, x)
 
     x = tf.random.uniform((batch, hw, hw, 3))
-    fb(x)
-    times = []
-    for _ in range(max(repeats, 3)):
-        t0 = time.perf_counter()
-        fb(x).numpy()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) / batch
+    fns = {"bound": lambda: fb(x)}
+    if size is not None:
+        p = tf.constant(LUCID.init(list(range(batch)), size, size, 3))
+        img = LUCID.to_image(p, size, size, 3)
+        draws = tf.constant(Transforms.lucid().sample(np.random.default_rng(0), batch))
+
+        @tf.function
+        def render(p):
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                s = tf.reduce_sum(LUCID.to_image(p, size, size, 3) * img)
+            return tape.gradient(s, p)
+
+        @tf.function
+        def transform(im):
+            with tf.GradientTape() as tape:
+                tape.watch(im)
+                s = tf.reduce_sum(tfm.apply(im, draws, (hw, hw)) * x)
+            return tape.gradient(s, im)
+
+        @tf.function
+        def adam(p, m, v):
+            m = 0.9 * m + 0.1 * p
+            v = 0.999 * v + 0.001 * tf.square(p)
+            return p + 0.05 * (m / 0.1) / (tf.sqrt(v / 0.001) + 1e-8), m, v
+
+        fns.update(render=lambda: render(p), transform=lambda: transform(img),
+                   adam=lambda: adam(p, p, p))
+    return _median_per_picture(fns, batch, repeats)
 
 
 def _time(fn, repeats_out: list):
@@ -110,6 +156,8 @@ def main(argv=None) -> str:
     ap.add_argument("--layers", nargs="+", help="default: the model's shallow, middle and deep "
                     "layers (vgg16: block1_conv2 block3_conv1 block5_conv1)")
     ap.add_argument("--model", **choose(("vgg16", "efficientnet_lite0"), DEFAULT_MODEL))
+    ap.add_argument("--pieces", action="store_true",
+                    help="also time the pieces of a step (render, transform, Adam)")
     ap.add_argument("--quick", action="store_true",
                     help="one layer (the middle one), 4 steps, 1 repeat")
     args = ap.parse_args(argv)
@@ -121,8 +169,10 @@ def main(argv=None) -> str:
     started = time.time()
     keras.utils.set_random_seed(0)
     model = spec.build()
-    out_hw = Transforms.lucid().out_size(args.size, args.size)[0]
-    rows, notes = [], []
+    fixed = fixed_hw(model)  # as visualize does: a fixed-size model sees its own size
+    out_hw = (fixed[0] if fixed == (args.size, args.size)
+              else Transforms.lucid().out_size(args.size, args.size)[0])
+    rows, notes, pieces = [], [], []
     for layer in args.layers:
         tkv, why = _tkv(model, layer)
         if tkv is None:
@@ -146,7 +196,11 @@ def main(argv=None) -> str:
                 _time(ours, t_ours)
                 if tkv is not None:
                     _time(lambda ch=channels, f=tkv: f(ch, args.steps, args.size), t_tkv)
-            bound = _bound(model, layer, n, out_hw, args.repeats)
+            parts = _bound(model, layer, n, out_hw, args.repeats,
+                           args.size if args.pieces else None)
+            bound = parts["bound"]
+            if args.pieces:
+                pieces.append((layer, n, parts))
             cs = n * args.steps
             med_ours = statistics.median(t_ours)
             rows.append((layer, n, "course_utils (lucid)", med_ours, min(t_ours),
@@ -184,10 +238,14 @@ def main(argv=None) -> str:
             f"{bound * 1e3:9.1f}{per / bound:8.2f}{first:11.2f}"
             + (f"{ratio:8.1f}x" if ratio is not None else "")
         )
+    if pieces:
+        lines += ["", "Pieces of one step, each compiled on its own, ms per picture (x bound):"]
+        for layer, n, parts in pieces:
+            lines.append(f"  {layer:<{w}}{n:>4}  " + "  ".join(
+                f"{k} {v * 1e3:.1f} ({v / parts['bound']:.2f})" for k, v in parts.items()))
     lines += ["", "notes:"] + [f"  {n}" for n in notes] + [
-        "  ours optimizes a (size+12)-px transformed picture (Lucid's pad 12 minus jitter), "
-        f"tf-keras-vis a size-px one: ours does ~{((out_hw / args.size) ** 2 - 1) * 100:.0f}% "
-        f"more pixels per step at {args.size} px.",
+        f"  ours feeds the network {out_hw}-px transformed pictures, tf-keras-vis {args.size}-px "
+        f"ones: ours does ~{((out_hw / args.size) ** 2 - 1) * 100:.0f}% more pixels per step.",
         "  1st call = first call with 1 step (tracing for ours; model surgery + eager warm-up "
         "for tf-keras-vis), not included in the medians.",
     ]

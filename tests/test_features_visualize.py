@@ -225,3 +225,31 @@ def test_fixed_size_model_conv_layers_take_any_size():
         visualize(model, "d", [0], objective="neuron", steps=2, size=32, progress=False)
     assert visualize(model, "d", [0], objective="neuron", steps=2, progress=False).images.shape \
         == (1, 16, 16, 3)
+
+
+def test_step_is_traced_once_and_history_has_one_entry_per_chunk():
+    """The compiled step is traced once for calls with different batch sizes and step counts;
+    the history records the last step of each 32-step chunk (33 steps: 2 entries)."""
+    import importlib
+
+    vmod = importlib.import_module("course_utils.features.visualize")
+    model = _convnet("traced_once")
+    size, out_hw = 16, Transforms.lucid().for_size(16, 16).out_size(16, 16)
+    vis = visualize(model, "c2", [1, 4], steps=33, size=size, progress=False)
+    visualize(model, "c2", [0, 2, 3], steps=2, size=size, progress=False)
+    assert vis.history.shape == (2, 2)
+    assert np.all(np.isfinite(vis.history)) and np.any(vis.history[1] != vis.history[0])
+    tgt = vmod.objectives.target(model, "channel", "c2", [1, 4])
+    step = vmod._engine(model, tgt, Param(), (size, size), 3, out_hw, False, False,
+                        (False, False))
+    assert step.experimental_get_tracing_count() == 1
+
+
+def test_zero_penalty_weights_are_skipped_without_changing_pictures(net):
+    """tv=blur=0 takes a path without the penalties; a negligible nonzero weight computes them
+    and must give the same pictures."""
+    skipped = visualize(net, "c2_relu", [0, 3], seed=1, **FAST)
+    computed = visualize(net, "c2_relu", [0, 3], seed=1, tv=1e-12, blur=1e-12, **FAST)
+    np.testing.assert_allclose(skipped.images, computed.images, atol=1e-5)
+    different = visualize(net, "c2_relu", [0, 3], seed=1, tv=5.0, **FAST)
+    assert np.abs(different.images - skipped.images).max() > 1e-3
