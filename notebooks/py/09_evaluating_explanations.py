@@ -544,10 +544,11 @@ plt.show()
 #    region) for the gradient methods: many times the chance level for the watermark model (in
 #    our runs 9-10 times for saliency, 33-34 for Integrated Gradients, 73-77 for SHAP;
 #    SmoothGrad's noise spreads it to 3 times). For the clean model the share stays near
-#    chance for most methods (median 1.0-1.5 times), though SHAP and LIME reach 4-5 times with
+#    chance for most methods (median 0.7-1.7 times), though SHAP and LIME reach 4-5 times with
 #    the full settings: so compare the two, or look for the region no object ever occupies.
 #    The watermark model gives the watermark at least 3 times the clean model's share, for
-#    every method. Without a mask of the suspect region, look at the maps of many images: a
+#    every method but RISE, whose coarse random masks miss the small mark for both models.
+#    Without a mask of the suspect region, look at the maps of many images: a
 #    bright spot always at the image border is the classic sign.
 # </details>
 
@@ -588,12 +589,16 @@ print((in_watermark / watermark_chance).round(1).to_string())
 gradient_methods = ["saliency", "integrated_gradients", "shap_gradients"]
 assert (in_watermark.loc[gradient_methods, "watermark model: in watermark"]
         > 5 * watermark_chance).all()
-# The clean model: near chance for most methods (median 0.7-1.6x), but SHAP and LIME reach
+# The clean model: near chance for most methods (median 0.7-1.7x), but SHAP and LIME reach
 # 3.6-4.9x with the full settings; what tells the models apart is the ratio between them
-# (at least 3.1x for every method, quick and full settings).
+# (at least 3.1x for every method but RISE, quick and full settings). RISE cannot see the mark
+# at all: its masks are a 7 x 7 grid of 10-px cells, coarser than the mark, and its
+# share stays near chance for both models (1.4-1.5x and 0.4-0.9x).
 ratio = in_watermark["watermark model: in watermark"] / in_watermark["clean model: in watermark"]
 print(f"clean model, median over methods: "
       f"{in_watermark['clean model: in watermark'].median() / watermark_chance:.1f}x chance; "
-      f"watermark model / clean model, smallest over methods: {ratio.min():.1f}x")
+      f"watermark model / clean model, smallest over methods but RISE: "
+      f"{ratio.drop('rise').min():.1f}x; RISE {ratio['rise']:.1f}x")
 assert in_watermark["clean model: in watermark"].median() < 2.5 * watermark_chance
-assert (ratio > 2).all()
+assert (ratio.drop("rise") > 2).all()
+assert (in_watermark.loc["rise"] < 2.5 * watermark_chance).all()  # measured <= 1.5x
