@@ -8,11 +8,12 @@ while it runs::
     [ 3/12] 03_feature_visualization  9/21 cells  01:12 elapsed, ~0:55 left (course ~6 min left)
 
 The estimate of what is left comes from the cell times of the last build in the same mode
-(``COURSE_QUICK`` on or off), read from ``<out>/timings.json`` or, before any build, from the
-measured reference ``notebooks/timings.json`` that ships with the course, scaled by how fast this
-machine has been so far. Each build writes the times it measured to ``<out>/timings.json``
-(atomically, after every notebook); ``python -m course_utils timings`` prints them as README's
-table.
+(``COURSE_QUICK`` on or off), read from ``<out>/timings.json`` or, before any build, from a
+reference ``notebooks/timings.json`` when one is there (none ships yet: it is to be a build's
+record on an idle machine), scaled by how fast this machine has been so far; without either
+the line gives the notebook's own estimate and no course total. Each build writes the times it
+measured to ``<out>/timings.json`` (atomically, after every notebook);
+``python -m course_utils timings`` prints them as README's table.
 
 Examples
 --------
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm
 
 from course_utils import cache, config
 
-#: The measured reference shipped with the course (relative to the repository root).
+#: A measured reference record of cell times (relative to the repository root), used when present.
 REFERENCE = Path("notebooks") / "timings.json"
 MODES = ("quick", "full")
 
