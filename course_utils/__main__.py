@@ -190,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from course_utils import build
 
-            build.build(args.out, notebooks)
+            try:
+                build.build(args.out, notebooks)
+            except build.BuildFailed as err:
+                raise SystemExit(f"python -m course_utils build: {err}") from None
     return 0
 
 

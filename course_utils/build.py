@@ -15,6 +15,13 @@ the line gives the notebook's own estimate and no course total. Each build write
 measured to ``<out>/timings.json`` (atomically, after every notebook);
 ``python -m course_utils timings`` prints them as README's table.
 
+A lesson that fails does not stop the build: its executed copy (with the error in it) and its
+HTML are still written, the other lessons run, and the build ends with :class:`BuildFailed`
+naming every lesson that failed and its error. A failed lesson's times are not recorded (its
+cells did not all run). While a cell runs, the reply to it is awaited in slices of a second
+(:func:`poll_in_slices`): a wait of the whole timeout at once can miss a reply that has
+arrived after widget messages and hang the build with the kernel idle (nbclient issue #312).
+
 Examples
 --------
 >>> remaining([10.0, 20.0, 30.0], done=1, elapsed=20.0)  # twice as slow as the reference
@@ -25,11 +32,14 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from queue import Empty
 
 from tqdm.auto import tqdm
 
@@ -93,6 +103,88 @@ def clock(seconds: float) -> str:
     """
     s = int(round(seconds))
     return f"{s // 60}:{s % 60:02d}"
+
+
+class BuildFailed(RuntimeError):
+    """Lessons failed while the course was built: ``failures`` maps each one's stem to the
+    last line of its error; the rest of the course was built all the same."""
+
+    def __init__(self, failures: dict[str, str]):
+        self.failures = dict(failures)
+        lines = "\n".join(f"  {stem}: {error}" for stem, error in self.failures.items())
+        super().__init__(f"{len(self.failures)} lesson(s) failed; their executed copies in "
+                         f"<out>/notebooks show the error in place:\n{lines}")
+
+
+def poll_in_slices(channel, every: float = 1.0):
+    """Make ``channel.get_msg(timeout=T)`` wait in slices of at most ``every`` seconds until
+    a message comes or ``T`` has passed (``T=None``: until a message comes), instead of one
+    wait of ``T``. The channel may be blocking or asynchronous; returns the channel.
+
+    One long poll of the kernel's shell socket can sleep through a reply that has already
+    arrived (nbclient issue #312, with ipywidgets): the build would hang with the kernel idle.
+
+    Examples
+    --------
+    >>> class Channel:  # a reply that the first slice misses
+    ...     waits = []
+    ...     def get_msg(self, timeout=None):  # returns at once: the real one waits
+    ...         self.waits.append(timeout)
+    ...         if len(self.waits) < 3:
+    ...             raise Empty
+    ...         return {"msg": "reply"}
+    >>> poll_in_slices(Channel(), every=0.01).get_msg(timeout=60)
+    {'msg': 'reply'}
+    >>> Channel.waits
+    [0.01, 0.01, 0.01]
+    """
+    get = channel.get_msg
+    if getattr(get, "_in_slices", False):
+        return channel
+
+    def waits(timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = every if deadline is None else deadline - time.monotonic()
+            yield max(0.0, min(every, left))
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+
+    if inspect.iscoroutinefunction(get):
+        async def get_msg(timeout=None):
+            for wait in waits(timeout):
+                try:
+                    return await get(timeout=wait)
+                except Empty:
+                    pass
+            raise Empty
+    else:
+        def get_msg(timeout=None):
+            for wait in waits(timeout):
+                try:
+                    return get(timeout=wait)
+                except Empty:
+                    pass
+            raise Empty
+
+    get_msg._in_slices = True
+    channel.get_msg = get_msg
+    return channel
+
+
+def _slice_shell(client, **_) -> None:
+    """nbclient's hook when a notebook's kernel is ready: its shell replies polled in slices."""
+    poll_in_slices(client.kc.shell_channel)
+
+
+def _error_line(err: BaseException) -> str:
+    """The exception a lesson raised and the first line of its message, without colours."""
+    name, value = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if name:
+        first = str(value).strip().splitlines()
+        return f"{name}: {first[0]}" if first else name
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(err).__name__
 
 
 def load_timings(out: Path) -> dict:
@@ -176,8 +268,14 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> dict[str, li
     Returns
     -------
     ``{notebook stem: [seconds per code cell]}`` of this build.
+
+    Raises
+    ------
+    BuildFailed
+        After every lesson has run, when any failed.
     """
     import nbformat
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
     from nbconvert.preprocessors import ExecutePreprocessor
 
     from course_utils import slides
@@ -189,7 +287,7 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> dict[str, li
     timings = load_timings(out)
     recorded = json.loads(json.dumps(timings))  # what out/timings.json will hold
     reference = timings.get(mode(), {})
-    measured, executed = {}, []
+    measured, executed, failures = {}, [], {}
     scale = 1.0
     for i, nb_path in enumerate(notebooks):
         nb = nbformat.read(nb_path, as_version=4)
@@ -200,20 +298,26 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800) -> dict[str, li
                              _expected(timings, nb_path.stem, n_cells), later, scale)
         client = ExecutePreprocessor(timeout=timeout, kernel_name="python3",
                                      on_cell_executed=progress.cell_done)
+        client.on_notebook_start = partial(_slice_shell, client)
         try:
             client.preprocess(nb, {"metadata": {"path": str(nb_path.parent)}})
+        except (CellExecutionError, DeadKernelError, TimeoutError) as err:
+            failures[nb_path.stem] = _error_line(err)
         finally:
             progress.close()
-        measured[nb_path.stem] = progress.times
-        expected_total = sum(reference.get(nb_path.stem, []))
-        scale = speed(expected_total, sum(progress.times)) if expected_total else scale
-        recorded.setdefault(mode(), {})[nb_path.stem] = progress.times
-        cache.atomic_write_json(out / "timings.json", recorded)
+        if nb_path.stem not in failures:
+            measured[nb_path.stem] = progress.times
+            expected_total = sum(reference.get(nb_path.stem, []))
+            scale = speed(expected_total, sum(progress.times)) if expected_total else scale
+            recorded.setdefault(mode(), {})[nb_path.stem] = progress.times
+            cache.atomic_write_json(out / "timings.json", recorded)
         cache.atomic_write_bytes(nb_dir / nb_path.name, nbformat.writes(nb).encode())
         executed.append(nb_dir / nb_path.name)
         body = slides.export(nb, "html")
         cache.atomic_write_bytes(html_dir / f"{nb_path.stem}.html", body.encode())
     slides.build_all(executed, out / "slides")
+    if failures:
+        raise BuildFailed(failures)
     return measured
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import nbformat
 import pytest
@@ -97,3 +98,76 @@ def test_the_line_counts_down_while_a_long_cell_runs(capsys):
     progress.close()
     err = capsys.readouterr().err
     assert "~0:03 left" in err and "~0:02 left" in err
+
+
+def test_a_failing_lesson_is_reported_after_the_others_ran(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    lessons = tmp_path / "notebooks"
+    lessons.mkdir()
+    bad = _notebook(lessons / "01_bad.ipynb", ["x = 1", "raise ValueError('no such layer')",
+                                               "print('never')"])
+    good = _notebook(lessons / "02_good.ipynb", ["print('hello')"])
+    out = tmp_path / "build"
+    with pytest.raises(build.BuildFailed) as info:
+        build.build(out, [bad, good], timeout=120)
+
+    assert info.value.failures == {"01_bad": "ValueError: no such layer"}
+    assert "01_bad: ValueError: no such layer" in str(info.value)
+    written = json.loads((out / "timings.json").read_text())
+    assert written["quick"] == {"02_good": written["quick"]["02_good"]}  # bad one not recorded
+    executed = nbformat.read(out / "notebooks" / "01_bad.ipynb", as_version=4)
+    assert executed.cells[2].outputs[0]["ename"] == "ValueError"  # the error, in place
+    assert not executed.cells[3].outputs  # nothing after it ran
+    assert (out / "html" / "01_bad.html").is_file() and (out / "html" / "02_good.html").is_file()
+    later = nbformat.read(out / "notebooks" / "02_good.ipynb", as_version=4)
+    assert later.cells[1].outputs[0]["text"] == "hello\n"
+
+
+def test_the_cli_exits_nonzero_naming_the_failed_lesson(tmp_path, monkeypatch):
+    from course_utils.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    bad = _notebook(tmp_path / "01_bad.ipynb", ["1 / 0"])
+    with pytest.raises(SystemExit) as info:
+        main(["build", "--out", str(tmp_path / "build"), str(bad)])
+    assert "01_bad: ZeroDivisionError" in str(info.value.code)
+
+
+class _Channel:
+    """A shell channel whose reply comes only on the n-th poll."""
+
+    def __init__(self, reply_on):
+        self.reply_on, self.waits = reply_on, []
+
+    def get_msg(self, timeout=None):
+        self.waits.append(timeout)
+        if len(self.waits) < self.reply_on:
+            time.sleep(timeout or 0)  # nothing came in the time waited
+            raise build.Empty
+        return {"n": len(self.waits)}
+
+
+def test_polling_in_slices_keeps_the_deadline():
+    channel = build.poll_in_slices(_Channel(reply_on=10 ** 9), every=0.02)
+    with pytest.raises(build.Empty):
+        channel.get_msg(timeout=0.1)
+    assert 3 <= len(channel.waits) <= 6  # about 0.1 / 0.02 slices, then Empty
+    assert all(w <= 0.02 for w in channel.waits)
+    assert build.poll_in_slices(channel).get_msg is channel.get_msg  # wrapped once only
+
+
+def test_polling_in_slices_without_a_timeout_waits_for_the_reply():
+    assert build.poll_in_slices(_Channel(reply_on=4), every=0.01).get_msg() == {"n": 4}
+
+
+def test_polling_in_slices_of_an_asynchronous_channel():
+    import asyncio
+
+    class Async(_Channel):
+        async def get_msg(self, timeout=None):
+            return _Channel.get_msg(self, timeout)
+
+    channel = build.poll_in_slices(Async(reply_on=3), every=0.01)
+    assert asyncio.run(channel.get_msg(timeout=5)) == {"n": 3}
+    assert channel.waits == [0.01, 0.01, 0.01]
