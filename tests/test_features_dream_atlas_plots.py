@@ -111,6 +111,26 @@ def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
         book.get("c2", 5)
 
 
+def test_atlas_keeps_the_pictures_of_its_visualize_run(net, monkeypatch):
+    calls = []
+    real = atlas.visualize
+
+    def counting(*args, **kwargs):
+        calls.append(list(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(atlas, "visualize", counting)
+    book = ChannelAtlas(net, page_size=4, **SETTINGS)
+    vis = book.visualize("c2", [0, 2])
+    assert calls == [[0, 2]] and vis.units == [0, 2] and book.computed("c2") == [0, 2]
+    np.testing.assert_array_equal(book.get("c2", 2), vis.images[1])  # a lookup, no new run
+    assert len(calls) == 1
+    book.get("c2", 3)  # the rest of the page: only the channels not yet kept
+    assert calls[-1] == [1, 3] and book.computed("c2") == [0, 1, 2, 3]
+    direct = real(net, "c2", [0, 1, 2, 3], **SETTINGS)  # one run of the whole page
+    np.testing.assert_allclose(book.layer("c2", range(4)), direct.images, atol=2e-4)
+
+
 def test_atlas_on_disk(net, tmp_path, monkeypatch):
     first = ChannelAtlas(net, cache="disk", folder=tmp_path, page_size=4, **SETTINGS)
     pic = first.get("c1", 2)
