@@ -85,7 +85,9 @@ def test_deepdream_bad_input(net, photo):
         deepdream(net, photo, "nope", progress=False)
 
 
-def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
+@pytest.fixture
+def counted(monkeypatch):
+    """The channels of every ``visualize`` run the atlas makes, and the real ``visualize``."""
     calls = []
     real = atlas.visualize
 
@@ -94,6 +96,11 @@ def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(atlas, "visualize", counting)
+    return calls, real
+
+
+def test_atlas_serves_pages_from_one_batched_run(net, counted):
+    calls, real = counted
     book = ChannelAtlas(net, page_size=3, **SETTINGS)
     pic = book.get("c2", 1)
     assert calls == [[0, 1, 2]]
@@ -111,15 +118,8 @@ def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
         book.get("c2", 5)
 
 
-def test_atlas_keeps_the_pictures_of_its_visualize_run(net, monkeypatch):
-    calls = []
-    real = atlas.visualize
-
-    def counting(*args, **kwargs):
-        calls.append(list(args[2]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(atlas, "visualize", counting)
+def test_atlas_keeps_the_pictures_of_its_visualize_run(net, counted):
+    calls, real = counted
     book = ChannelAtlas(net, page_size=4, **SETTINGS)
     vis = book.visualize("c2", [0, 2])
     assert calls == [[0, 2]] and vis.units == [0, 2] and book.computed("c2") == [0, 2]

@@ -134,10 +134,9 @@ class ChannelAtlas:
         Examples
         --------
         >>> import keras
-        >>> m = keras.Sequential([keras.Input((None, None, 3)),
-        ...                       keras.layers.Conv2D(4, 3, activation="relu", name="c")])
-        >>> atlas = ChannelAtlas(m, steps=4, size=16, progress=False)
-        >>> atlas.visualize("c", [1, 2]).units, atlas.computed("c")
+        >>> m = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 3)])
+        >>> book = ChannelAtlas(m, steps=2, size=12, progress=False)
+        >>> book.visualize(m.layers[0].name, [1, 2]).units, book.computed(m.layers[0].name)
         ([1, 2], [1, 2])
         """
         name = self._name(layer)
