@@ -85,7 +85,9 @@ def test_deepdream_bad_input(net, photo):
         deepdream(net, photo, "nope", progress=False)
 
 
-def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
+@pytest.fixture
+def counted(monkeypatch):
+    """The channels of every ``visualize`` run the atlas makes, and the real ``visualize``."""
     calls = []
     real = atlas.visualize
 
@@ -94,6 +96,11 @@ def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(atlas, "visualize", counting)
+    return calls, real
+
+
+def test_atlas_serves_pages_from_one_batched_run(net, counted):
+    calls, real = counted
     book = ChannelAtlas(net, page_size=3, **SETTINGS)
     pic = book.get("c2", 1)
     assert calls == [[0, 1, 2]]
@@ -109,6 +116,19 @@ def test_atlas_serves_pages_from_one_batched_run(net, monkeypatch):
     assert book.layer("c2").shape == (5, 16, 16, 3)
     with pytest.raises(ValueError, match="valid indices are 0..4"):
         book.get("c2", 5)
+
+
+def test_atlas_keeps_the_pictures_of_its_visualize_run(net, counted):
+    calls, real = counted
+    book = ChannelAtlas(net, page_size=4, **SETTINGS)
+    vis = book.visualize("c2", [0, 2])
+    assert calls == [[0, 2]] and vis.units == [0, 2] and book.computed("c2") == [0, 2]
+    np.testing.assert_array_equal(book.get("c2", 2), vis.images[1])  # a lookup, no new run
+    assert len(calls) == 1
+    book.get("c2", 3)  # the rest of the page: only the channels not yet kept
+    assert calls[-1] == [1, 3] and book.computed("c2") == [0, 1, 2, 3]
+    direct = real(net, "c2", [0, 1, 2, 3], **SETTINGS)  # one run of the whole page
+    np.testing.assert_allclose(book.layer("c2", range(4)), direct.images, atol=2e-4)
 
 
 def test_atlas_on_disk(net, tmp_path, monkeypatch):

@@ -253,3 +253,17 @@ def test_zero_penalty_weights_are_skipped_without_changing_pictures(net):
     np.testing.assert_allclose(skipped.images, computed.images, atol=1e-5)
     different = visualize(net, "c2_relu", [0, 3], seed=1, tv=5.0, **FAST)
     assert np.abs(different.images - skipped.images).max() > 1e-3
+
+
+def test_compiled_functions_skip_autograph(net):
+    """The step, final and render functions trace plain Python (autograph only cost time)."""
+    from course_utils import surgery
+    from course_utils.engine import kernels
+    from course_utils.features.visualize import _RENDER
+
+    visualize(net, "c2", [0], **FAST)
+    visualize(net, "c2", [0], method="naive", **FAST)
+    fns = {k.method: f for k, f in surgery.model_cache(net, kernels.CACHE_NAME).items()
+           if k.method.startswith("features.")}
+    assert {"features.visualize", "features.final"} <= set(fns)
+    assert all(f._autograph is False for f in [*fns.values(), *_RENDER.values()])

@@ -1,8 +1,10 @@
 """A cache of channel pictures for slider explorers: channel ``k`` of layer ``L``, instantly.
 
 The first request for a channel visualizes its whole *page* (``page_size`` neighbouring channels
-of the layer) in one batched optimization; every later request for a channel of that page is a
-dictionary lookup. Pages can also be kept on disk (``cache="disk"``, written atomically under
+of the layer; in memory, those of the page not yet kept) in one batched optimization; every later
+request for a channel of that page is a dictionary lookup. :meth:`ChannelAtlas.visualize` keeps
+the pictures of a run that a lesson also checks, so they are not made twice. Pages can also be
+kept on disk (``cache="disk"``, written atomically under
 ``course_utils.config.cache_dir("features")``), keyed by the model's name and weights, the
 layer, the page and every setting, so a second session answers at once too.
 """
@@ -19,7 +21,7 @@ from course_utils import surgery
 from course_utils.cache import atomic_path, key_of
 from course_utils.config import cache_dir
 from course_utils.engine import checks, taps
-from course_utils.features.visualize import visualize
+from course_utils.features.visualize import Visualization, visualize
 from course_utils.models.registry import info
 
 
@@ -101,6 +103,11 @@ class ChannelAtlas:
         folder = self.folder if self.folder is not None else cache_dir("features")
         return folder / f"{info(self.model).name}-{name.replace('/', '_')}-p{page}-{key}.npz"
 
+    def _keep(self, name: str, channels, images, scores) -> None:
+        for k, c in enumerate(channels):
+            self._pictures[(name, int(c))] = images[k]
+            self._scores[(name, int(c))] = float(scores[k])
+
     def _load_page(self, name: str, page: int, n: int) -> None:
         channels = list(range(page * self.page_size, min(n, (page + 1) * self.page_size)))
         path = self._file(name, page) if self.disk else None
@@ -108,15 +115,34 @@ class ChannelAtlas:
             data = np.load(path)
             images, scores = data["images"], data["scores"]
         else:
+            if path is None:  # in memory only: the page's channels not yet kept
+                channels = [c for c in channels if (name, c) not in self._pictures]
             vis = visualize(self.model, name, channels, objective="channel",
                             batch_size=max(len(channels), 1), **self.settings)
             images, scores = vis.images, vis.scores
             if path is not None:
                 with atomic_path(path) as tmp:
                     np.savez_compressed(tmp, images=images, scores=scores)
-        for k, c in enumerate(channels):
-            self._pictures[(name, c)] = images[k]
-            self._scores[(name, c)] = float(scores[k])
+        self._keep(name, channels, images, scores)
+
+    def visualize(self, layer, channels) -> Visualization:
+        """Visualize ``channels`` of ``layer`` with the atlas's settings, keep their pictures
+        and return the :class:`~course_utils.features.visualize.Visualization` (for the checks
+        of :mod:`~course_utils.features.quality`); later requests for these channels are
+        lookups. Each channel's picture does not depend on which channels share its run.
+
+        Examples
+        --------
+        >>> import keras
+        >>> m = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 3)])
+        >>> book = ChannelAtlas(m, steps=2, size=12, progress=False)
+        >>> book.visualize(m.layers[0].name, [1, 2]).units, book.computed(m.layers[0].name)
+        ([1, 2], [1, 2])
+        """
+        name = self._name(layer)
+        vis = visualize(self.model, name, channels, objective="channel", **self.settings)
+        self._keep(name, vis.units, vis.images, vis.scores)
+        return vis
 
     def get(self, layer, channel: int) -> np.ndarray:
         """The picture ``(H, W, C)`` in ``[0, 1]`` of ``channel`` of ``layer``."""

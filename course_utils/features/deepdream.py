@@ -50,6 +50,7 @@ def _engine(model, paths, c):
 
     def build():
         @tf.function(
+            autograph=False,  # plain Python and tf.while_loop: nothing to convert
             input_signature=[
                 tf.TensorSpec((1, None, None, c), tf.float32),  # image in [0, 1]
                 tf.TensorSpec((None, 2), tf.int32),  # random shift per step

@@ -148,7 +148,13 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
         # One optimization step per call, driven by a Python loop: on EfficientNet-Lite0 the same
         # body in a tf.while_loop took 1.5-1.9x the wall time (block4a 8 ch, stem 16 ch, 8 steps,
         # identical pictures); on the Fashion CNN (16 ch, 512 steps) the two are even.
+        # autograph=False: the body (and the model's forward pass) has no tensor-dependent
+        # Python control flow, and converting it costs more than tracing it: the first
+        # naive call on the shapes CNN in a fresh process took 9.7 s with autograph and 1.0 s
+        # without, Lite0's block6b 8.0 s and 5.5 s (machine shared, load ~10); the pictures
+        # are bit-identical.
         @tf.function(
+            autograph=False,
             input_signature=[
                 tf.TensorSpec((None, *pshape), tf.float32),  # parameters
                 tf.TensorSpec((None, *pshape), tf.float32),  # Adam first moment
@@ -196,6 +202,7 @@ def _final(model, tgt: objectives.Target, c: int):
 
     def build():
         @tf.function(
+            autograph=False,
             input_signature=[
                 tf.TensorSpec((None, None, None, c), tf.float32),
                 tf.TensorSpec((None,), tf.int32),
@@ -220,7 +227,8 @@ def _render(param: Param, size, c: int):
     if key not in _RENDER:
         spec = tf.TensorSpec((None, *param.shape(size[0], size[1], c)), tf.float32)
         _RENDER[key] = tf.function(
-            lambda p: param.to_image(p, size[0], size[1], c), input_signature=[spec]
+            lambda p: param.to_image(p, size[0], size[1], c), input_signature=[spec],
+            autograph=False,
         )
     return _RENDER[key]
 
