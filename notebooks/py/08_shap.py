@@ -42,6 +42,10 @@ QUICK = config.quick()
 N_SAMPLES = 64 if QUICK else 200  # expected-gradient samples per image and class
 N_BACKGROUND = 50 if QUICK else 200  # background images for the course's models
 N_SHAPES = 12 if QUICK else 48  # shapes images for the ground-truth check
+# Section 4's SHAP mass on the target (area 7.0 %), measured on 48 images (shared machine):
+# 200 samples 31.3 % and 31.5 % (seeds 0, 1), 50 samples 29.9 % and 30.4 %; the asserted
+# bound is 10.5 %. A quarter of the time.
+SHAPES_SAMPLES = 64 if QUICK else 50  # samples per image for that check
 # Section 5's own-object shares (cat / espresso; deep, then shallow layer), measured on
 # EfficientNet-Lite0 (shared machine): 200 samples 0.756/0.812, 0.695/0.581 (seed 0) and
 # 0.752/0.813, 0.697/0.590 (seed 1); 50 samples 0.756/0.818, 0.700/0.583 (seed 0) and
@@ -169,7 +173,7 @@ shapes_model = models.shapes_cnn()
 sx, sy, smask = data.shapes(N_SHAPES, seed=7)
 bg_shapes = data.shapes(N_BACKGROUND, seed=99)[0]
 s_maps = np.abs(attribution.shap_gradients(shapes_model, sx, sy, background=bg_shapes,
-                                           n_samples=N_SAMPLES))
+                                           n_samples=SHAPES_SAMPLES))
 inside = (s_maps * smask).sum(axis=(1, 2)) / (s_maps.sum(axis=(1, 2)) + 1e-12)
 print(f"target area {100 * smask.mean():.1f} %, SHAP mass on it {100 * inside.mean():.1f} %")
 assert inside.mean() > 1.5 * smask.mean()
