@@ -179,3 +179,25 @@ def test_guided_backprop_agrees_with_tf_keras_vis():
     np.testing.assert_allclose(ours, theirs, atol=1e-5)  # measured: identical
     plain = normalize(saliency(model, x, targets))
     assert max(corr(plain, theirs)) < 0.9  # measured 0.22-0.81: the rule makes them agree
+
+
+def test_lime_scores_a_repeated_image_once_with_the_maps_of_separate_calls(monkeypatch):
+    """One picture asked for two classes: one set of perturbed samples, and each map equal to
+    the map of a call for that class alone (lime's own sampling with the same seed)."""
+    import importlib
+
+    lime_module = importlib.import_module("course_utils.attribution.lime")
+
+    model = conv_gap_model(size=16, seed=5)
+    x = images(2, size=16, seed=6)
+    opts = {"segmentation": "slic", "n_samples": 120,
+            "segmentation_options": {"n_segments": 12, "compactness": 100}}
+    alone = [lime(model, x[i], targets=c, **opts)[0] for i, c in ((0, 2), (0, 1), (1, 2))]
+    calls = []
+    scored = lime_module._BatchedLimeImageExplainer.data_labels
+    monkeypatch.setattr(lime_module._BatchedLimeImageExplainer, "data_labels",
+                        lambda self, *a, **k: calls.append(1) or scored(self, *a, **k))
+    together = lime(model, np.stack([x[0], x[0], x[1]]), targets=[2, 1, 2], **opts)
+    assert len(calls) == 2  # the repeated image is sampled and scored once
+    np.testing.assert_allclose(together, np.stack(alone), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(together[0], together[1])  # two classes, two different maps

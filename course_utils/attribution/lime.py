@@ -92,6 +92,16 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         return data, labels
 
 
+def _same_image_rows(x: np.ndarray) -> list[list[int]]:
+    """Row indices of ``x`` grouped by identical image, in order of first appearance: LIME's
+    samples depend only on the image, its superpixels and the seed, so one set of perturbed
+    images serves every target asked for the same image."""
+    groups: dict[bytes, list[int]] = {}
+    for r in range(len(x)):
+        groups.setdefault(np.ascontiguousarray(x[r]).tobytes(), []).append(r)
+    return list(groups.values())
+
+
 def _check(n_samples, segmentation, segmentation_options, hide_color, kernel_width, seed,
            return_explanations) -> dict:
     """The options of :func:`lime`, checked before any work is done."""
@@ -126,6 +136,10 @@ def lime(
     the perturbed images are built and scored in compiled batches. The regression target is
     the class probability (softmax or sigmoid of the logits), as in LIME; a model without a
     final softmax/sigmoid has its raw scores regressed.
+
+    Rows holding the same image (e.g. one picture asked for two classes) share one set of
+    perturbed samples, scored once: their maps are those of separate calls, at the cost of
+    one; their explanation object is shared and holds every class asked for.
 
     Parameters
     ----------
@@ -170,21 +184,24 @@ def lime(
     pmax = float(registry.info(model).pixel_max)
     opts = segmentation_options or {}
     maps = np.zeros(job.x.shape[:3], "float32")
-    explanations = []
-    for i in range(job.n):
+    explanations = [None] * job.n
+    for rows in _same_image_rows(job.x):
+        i = rows[0]
         seg = segment(pixels[i], pmax, segmentation, **opts)
         hidden = (None if hide_color is None
                   else spaces.pixel_constant(model, hide_color, pixels[i], "hide_color"))
         explainer = _BatchedLimeImageExplainer(
             model, job.x[i], batch_size, kernel_width=kernel_width, random_state=seed)
+        targets = tuple(dict.fromkeys(int(job.targets[r]) for r in rows))
         exp = explainer.explain_instance(
-            pixels[i].astype("float64"), classifier_fn=None, labels=(int(job.targets[i]),),
+            pixels[i].astype("float64"), classifier_fn=None, labels=targets,
             hide_color=hidden, top_labels=None, num_features=100000,
             num_samples=n_samples, segmentation_fn=lambda _img, s=seg: s, random_seed=seed,
         )
-        coef = np.zeros(seg.max() + 1, "float32")
-        for feature, weight in exp.local_exp[int(job.targets[i])]:
-            coef[feature] = weight
-        maps[i] = coef[seg]
-        explanations.append(exp)
+        for r in rows:
+            coef = np.zeros(seg.max() + 1, "float32")
+            for feature, weight in exp.local_exp[int(job.targets[r])]:
+                coef[feature] = weight
+            maps[r] = coef[seg]
+            explanations[r] = exp
     return (maps, explanations) if return_explanations else maps

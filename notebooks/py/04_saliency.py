@@ -395,7 +395,10 @@ def top5_share(m, q=0.05):
 
 more_maps = {"gradient": shape_maps["gradient"],
              "gradient x input": attribution.gradient_x_input(shapes_model, sx, sy)}
-for kind in ("smoothgrad", "smoothgrad_sq", "vargrad"):
+# noise_tunnel(saliency, "smoothgrad") is attribution.smoothgrad (same draws, equal maps):
+# section 4's SmoothGrad map is reused, not computed again
+more_maps["smoothgrad"] = shape_maps["SmoothGrad"]
+for kind in ("smoothgrad_sq", "vargrad"):
     tunnel = attribution.noise_tunnel(attribution.saliency, kind, n_samples=N_SAMPLES)
     more_maps[kind] = tunnel(shapes_model, sx, sy)
 more_maps["guided backprop"] = attribution.guided_backprop(shapes_model, sx, sy)
@@ -508,9 +511,9 @@ assert sg_contrast["noise 0.5"] < sg_contrast["noise 0.15"]
 assert sg_contrast["noise 0.5"] < 0.5 * sg_contrast["plain gradient"]
 
 # 3. Integrated Gradients with a grey and with a mean baseline
-for b in ["black", "grey", "mean"]:
-    ig_b = np.abs(attribution.integrated_gradients(shapes_model, sx, sy, baseline=b,
-                                                   steps=IG_STEPS))
+for b in ["black", "grey", "mean"]:  # black is the default baseline: section 4's map
+    ig_b = shape_maps["IG"] if b == "black" else np.abs(attribution.integrated_gradients(
+        shapes_model, sx, sy, baseline=b, steps=IG_STEPS))
     print(f"IG, {b:>5} baseline: {mass_inside(ig_b):.1%} of the map's mass inside the target")
 
 # 4. IG of a linear model is (x - x') * w for any number of steps

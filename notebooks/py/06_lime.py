@@ -41,6 +41,11 @@ from course_utils import config
 QUICK = config.quick()
 N_SAMPLES = 300 if QUICK else 1000  # perturbed samples per explanation
 N_IMAGES = 8 if QUICK else 24  # images for the husky-vs-wolf check
+# The husky-vs-wolf check (24 images, 60 superpixels, three LIME runs), measured (shared
+# machine): 1000 samples: top superpixel on the watermark in 100 % of images, watermark
+# share 5.0 x the clean model's (black fill 4.1 x); 400 samples, seeds 0 and 1: 100 %, 5.1 x
+# and 5.1 x (black 4.1 x and 4.2 x). The same verdicts, at 0.4 of the time.
+WATERMARK_SAMPLES = 300 if QUICK else 400
 IMAGENET_MODEL = "mobilenet_v2" if QUICK else "xception"
 
 # %%
@@ -179,10 +184,10 @@ assert acc_c > 0.9 and acc_s < acc_c - 0.2
 wm = data.shapes(N_IMAGES, seed=3, spurious=True)
 wx, wy, wmask, wwater = wm.images, wm.labels, wm.masks, wm.watermark_masks
 seg_opts = {"n_segments": 60}
-maps_spur = attribution.lime(spurious, wx, wy, n_samples=N_SAMPLES, segmentation="slic",
-                             segmentation_options=seg_opts)
-maps_clean = attribution.lime(shapes_model, wx, wy, n_samples=N_SAMPLES, segmentation="slic",
-                              segmentation_options=seg_opts)
+maps_spur = attribution.lime(spurious, wx, wy, n_samples=WATERMARK_SAMPLES,
+                             segmentation="slic", segmentation_options=seg_opts)
+maps_clean = attribution.lime(shapes_model, wx, wy, n_samples=WATERMARK_SAMPLES,
+                              segmentation="slic", segmentation_options=seg_opts)
 
 
 def share(maps, masks):
@@ -331,8 +336,8 @@ assert lime_view.set(n_segments=15).cached
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 # 1. Black instead of each superpixel's mean colour, on the spurious model
-maps_black = attribution.lime(spurious, wx, wy, n_samples=N_SAMPLES, segmentation="slic",
-                              segmentation_options=seg_opts, hide_color=0)
+maps_black = attribution.lime(spurious, wx, wy, n_samples=WATERMARK_SAMPLES,
+                              segmentation="slic", segmentation_options=seg_opts, hide_color=0)
 print(f"positive weight on the watermark: mean colour {share(maps_spur, wwater).mean():.1%}, "
       f"black {share(maps_black, wwater).mean():.1%}; top superpixel on the watermark in "
       f"{top_hits(maps_black, wwater).mean():.0%} of images (black)")
