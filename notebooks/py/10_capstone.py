@@ -192,7 +192,8 @@ plt.show()
 
 # %%
 # 32 images in full mode (was 64): the same reading, occlusion's order vs random 0.492 vs 0.471
-# on the first 32, 0.472 vs 0.456 on all 64; half the occlusion and deletion passes.
+# on the first 32, 0.472 vs 0.456 on all 64 (the same with and without oneDNN); half the
+# occlusion and deletion passes.
 n_eval = 16 if QUICK else 32
 ev = xb_net[:n_eval]
 occ_maps = attribution.occlusion(tuned, ev, window=16, stride=8)
