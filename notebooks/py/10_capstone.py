@@ -53,8 +53,8 @@ from course_utils.models import transfer
 #
 # Transfer learning pays when labels are few, as in the cats-vs-dogs seminar (2,000 photos
 # of a dataset of 25,000). Here the few labels are Fashion-MNIST's: **ten labelled images per
-# class** (100 in all) to learn ten classes, and 1,000 test images to measure the result.
-# `data.fashion.few_per_class` draws the balanced training set.
+# class** (100 in all) to learn ten classes, and 1,000 test images (2,000 in full mode) to
+# measure the result. `data.fashion.few_per_class` draws the balanced training set.
 
 # %%
 (x_train, y_train), (x_test, y_test) = data.fashion_mnist()
