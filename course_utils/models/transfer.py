@@ -6,7 +6,8 @@ Three recipes from the lectures:
   (four conv + max-pool blocks, flatten, dropout, dense), as in the cats-vs-dogs seminar;
 - :func:`transfer_model`: a pretrained convolutional base *inside* a ``Sequential`` with a new
   head (global average pooling, dropout, dense): the ordinary transfer-learning model, whose
-  nested base the course's attribution methods resolve (``course_utils.surgery``);
+  nested base the course's attribution methods resolve (``course_utils.surgery``), and
+  :func:`head`, its head alone, to train on the frozen base's features computed once;
 - :func:`finetune`: the capstone's real-data run, a ``keras.applications`` base without its
   top (:func:`backbone`) fine-tuned on a photo dataset (Food-101's apple pie, pizza, omelette
   with InceptionV3; cats vs dogs with MobileNetV2), under a ``tf.distribute`` strategy if
@@ -111,6 +112,75 @@ def transfer_model(base: keras.Model, n_classes: int, class_names: list[str] | N
         class_names=list(class_names or []), standin=base_info.standin,
         note=base_info.note, stands_for=base_info.stands_for,
     ))
+
+
+# Layers that act differently in training even when frozen: a head trained on the frozen base's
+# features computed once would miss their training-time randomness.
+_TRAINING_ONLY = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
+                  keras.layers.AlphaDropout, keras.layers.RandomFlip, keras.layers.RandomRotation,
+                  keras.layers.RandomZoom, keras.layers.RandomTranslation,
+                  keras.layers.RandomContrast)
+
+
+def head(model: keras.Model) -> keras.Sequential:
+    """The head of a frozen-base :func:`transfer_model`, as its own model sharing its layers.
+
+    A frozen base gives each image the same features at every epoch (it runs in inference
+    mode), so compute them once with ``base.predict`` and train the head on them: the same
+    updates as ``model.fit`` on the images, at one pass of the base per image instead of one
+    per image and epoch (Chollet's "fast feature extraction"). Training the head trains
+    ``model``: the layers are the same objects.
+
+    Parameters
+    ----------
+    model
+        A :func:`transfer_model` with ``train_base=False`` (a ``Sequential`` whose first layer
+        is the base).
+
+    Returns
+    -------
+    keras.Sequential
+        ``[gap, dropout, logits, probabilities]`` with the base's output as its input.
+
+    Raises
+    ------
+    ValueError
+        ``model`` is not a ``Sequential`` with a nested base, its base is trainable (its
+        features change as it learns), or the base holds a layer that acts only in training
+        (dropout, noise, augmentation), which features computed once would leave out.
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> inp = keras.Input((8, 8, 3))
+    >>> base = keras.Model(inp, keras.layers.Conv2D(4, 3)(inp), name="base")
+    >>> net = transfer_model(base, 2)
+    >>> top = head(net)
+    >>> x = np.random.default_rng(0).random((2, 8, 8, 3))
+    >>> bool(np.allclose(top.predict(base.predict(x, verbose=0), verbose=0),
+    ...                  net.predict(x, verbose=0), atol=1e-6))
+    True
+    """
+    layers = model.layers if isinstance(model, keras.Sequential) else []
+    if len(layers) < 2 or not isinstance(layers[0], keras.Model):
+        raise ValueError(f"Expected a transfer_model (a Sequential whose first layer is the "
+                         f"base), got {type(model).__name__} {model.name!r}; build it with "
+                         "course_utils.models.transfer.transfer_model(base, n_classes).")
+    base = layers[0]
+    if base.trainable:
+        raise ValueError(f"The base {base.name!r} of {model.name!r} is trainable, so its features "
+                         "change as it learns and cannot be computed once; train the whole model "
+                         "with model.fit, or freeze it (transfer_model(..., train_base=False)).")
+    from course_utils import surgery
+
+    active = [layer.name for _, layer in surgery.iter_layers(base)
+              if isinstance(layer, _TRAINING_ONLY)]
+    if active:
+        raise ValueError(f"The base {base.name!r} holds layers that act only in training "
+                         f"({', '.join(active[:3])}), which features computed once would leave "
+                         "out; train the whole model with model.fit.")
+    return keras.Sequential([keras.Input(base.output.shape[1:], name="features"), *layers[1:]],
+                            name=f"{model.name}_head")
 
 
 def feature_base(model: keras.Model, layer: str, name: str = "base") -> keras.Model:
