@@ -342,7 +342,8 @@ print(f"positive weight on the watermark: mean colour {share(maps_spur, wwater).
       f"black {share(maps_black, wwater).mean():.1%}; top superpixel on the watermark in "
       f"{top_hits(maps_black, wwater).mean():.0%} of images (black)")
 assert top_hits(maps_black, wwater).mean() >= 0.5
-# Measured 3.0 and 2.0 times the clean model's share (default training, seed 1): asserted inside.
+# Measured 3.0 and 2.0 times the clean model's share in quick mode, 4.1 and 4.2 times in full mode
+# (default training, seed 1): asserted inside.
 assert share(maps_black, wwater).mean() > 1.5 * share(maps_clean, wwater).mean()
 
 # 2. The watermark as its own superpixel
