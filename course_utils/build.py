@@ -9,9 +9,10 @@ while it runs::
 
 The estimate of what is left comes from the cell times of the last build in the same mode
 (``COURSE_QUICK`` on or off), read from ``<out>/timings.json`` or, before any build, from a
-reference ``notebooks/timings.json`` when one is there (none ships yet: it is to be a build's
-record on an idle machine), scaled by how fast this machine has been so far; without either
-the line gives the notebook's own estimate and no course total. Each build writes the times it
+reference ``notebooks/timings.json`` (the record of a quick and a full build on an idle
+2-core machine, shipped with the course), scaled by how fast this machine has been so far;
+for a notebook with neither (or whose cells changed in number) the line gives the notebook's
+own estimate and no course total. Each build writes the times it
 measured to ``<out>/timings.json`` (atomically, after every notebook);
 ``python -m course_utils timings`` prints them as README's table.
 

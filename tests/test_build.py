@@ -171,3 +171,20 @@ def test_polling_in_slices_of_an_asynchronous_channel():
     channel = build.poll_in_slices(Async(reply_on=3), every=0.01)
     assert asyncio.run(channel.get_msg(timeout=5)) == {"n": 3}
     assert channel.waits == [0.01, 0.01, 0.01]
+
+
+def test_the_shipped_reference_covers_every_lesson_cell_by_cell():
+    """notebooks/timings.json gives the first build its estimates: one time per code cell of
+    every lesson, in both modes (a lesson that gained or lost a cell needs a new record)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    reference = json.loads((root / build.REFERENCE).read_text())
+    lessons = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert lessons
+    for path in lessons:
+        n_cells = sum(c.cell_type == "code" for c in nbformat.read(path, as_version=4).cells)
+        for m in build.MODES:
+            cells = reference[m].get(path.stem)
+            assert cells is not None and len(cells) == n_cells, (m, path.stem)
+            assert all(isinstance(t, float | int) and t >= 0 for t in cells)
