@@ -33,7 +33,6 @@ Examples
 
 from __future__ import annotations
 
-import inspect
 import json
 import threading
 import time
@@ -118,23 +117,24 @@ class BuildFailed(RuntimeError):
 
 
 def poll_in_slices(channel, every: float = 1.0):
-    """Make ``channel.get_msg(timeout=T)`` wait in slices of at most ``every`` seconds until
-    a message comes or ``T`` has passed (``T=None``: until a message comes), instead of one
-    wait of ``T``. The channel may be blocking or asynchronous; returns the channel.
+    """Make the asynchronous ``channel.get_msg(timeout=T)`` (nbclient's kernel client) wait in
+    slices of at most ``every`` seconds until a message comes or ``T`` has passed (``T=None``:
+    until a message comes), instead of one wait of ``T``; returns the channel.
 
     One long poll of the kernel's shell socket can sleep through a reply that has already
     arrived (nbclient issue #312, with ipywidgets): the build would hang with the kernel idle.
 
     Examples
     --------
-    >>> class Channel:  # a reply that the first slice misses
+    >>> import asyncio
+    >>> class Channel:  # a reply that the first slices miss
     ...     waits = []
-    ...     def get_msg(self, timeout=None):  # returns at once: the real one waits
+    ...     async def get_msg(self, timeout=None):  # returns at once: the real one waits
     ...         self.waits.append(timeout)
     ...         if len(self.waits) < 3:
     ...             raise Empty
     ...         return {"msg": "reply"}
-    >>> poll_in_slices(Channel(), every=0.01).get_msg(timeout=60)
+    >>> asyncio.run(poll_in_slices(Channel(), every=0.01).get_msg(timeout=60))
     {'msg': 'reply'}
     >>> Channel.waits
     [0.01, 0.01, 0.01]
@@ -143,30 +143,15 @@ def poll_in_slices(channel, every: float = 1.0):
     if getattr(get, "_in_slices", False):
         return channel
 
-    def waits(timeout):
+    async def get_msg(timeout=None):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = every if deadline is None else deadline - time.monotonic()
-            yield max(0.0, min(every, left))
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-
-    if inspect.iscoroutinefunction(get):
-        async def get_msg(timeout=None):
-            for wait in waits(timeout):
-                try:
-                    return await get(timeout=wait)
-                except Empty:
-                    pass
-            raise Empty
-    else:
-        def get_msg(timeout=None):
-            for wait in waits(timeout):
-                try:
-                    return get(timeout=wait)
-                except Empty:
-                    pass
-            raise Empty
+            try:
+                return await get(timeout=max(0.0, min(every, left)))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     get_msg._in_slices = True
     channel.get_msg = get_msg

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 
 import nbformat
 import pytest
@@ -135,15 +135,15 @@ def test_the_cli_exits_nonzero_naming_the_failed_lesson(tmp_path, monkeypatch):
 
 
 class _Channel:
-    """A shell channel whose reply comes only on the n-th poll."""
+    """An asynchronous shell channel whose reply comes only on the n-th poll."""
 
     def __init__(self, reply_on):
         self.reply_on, self.waits = reply_on, []
 
-    def get_msg(self, timeout=None):
+    async def get_msg(self, timeout=None):
         self.waits.append(timeout)
         if len(self.waits) < self.reply_on:
-            time.sleep(timeout or 0)  # nothing came in the time waited
+            await asyncio.sleep(timeout or 0)  # nothing came in the time waited
             raise build.Empty
         return {"n": len(self.waits)}
 
@@ -151,26 +151,16 @@ class _Channel:
 def test_polling_in_slices_keeps_the_deadline():
     channel = build.poll_in_slices(_Channel(reply_on=10 ** 9), every=0.02)
     with pytest.raises(build.Empty):
-        channel.get_msg(timeout=0.1)
+        asyncio.run(channel.get_msg(timeout=0.1))
     assert 3 <= len(channel.waits) <= 6  # about 0.1 / 0.02 slices, then Empty
     assert all(w <= 0.02 for w in channel.waits)
     assert build.poll_in_slices(channel).get_msg is channel.get_msg  # wrapped once only
 
 
 def test_polling_in_slices_without_a_timeout_waits_for_the_reply():
-    assert build.poll_in_slices(_Channel(reply_on=4), every=0.01).get_msg() == {"n": 4}
-
-
-def test_polling_in_slices_of_an_asynchronous_channel():
-    import asyncio
-
-    class Async(_Channel):
-        async def get_msg(self, timeout=None):
-            return _Channel.get_msg(self, timeout)
-
-    channel = build.poll_in_slices(Async(reply_on=3), every=0.01)
-    assert asyncio.run(channel.get_msg(timeout=5)) == {"n": 3}
-    assert channel.waits == [0.01, 0.01, 0.01]
+    channel = build.poll_in_slices(_Channel(reply_on=4), every=0.01)
+    assert asyncio.run(channel.get_msg()) == {"n": 4}
+    assert channel.waits == [0.01] * 4
 
 
 def test_the_shipped_reference_covers_every_lesson_cell_by_cell():
