@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BUILD  ?= build
+# kernels running at once in `make course` (each its own notebook); JOBS=1 for per-notebook times
+JOBS   ?= 2
 # auto: download pretrained weights that are not cached; when that fails, each lesson's
 # models.load(..., fallback=...) or standin=True says what to show instead (labelled on screen).
 COURSE_OFFLINE ?= auto
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml
 
 ## Build and run the course: executes every notebook headless into $(BUILD)/html, builds slides.
 course: venv
-	$(BIN)/python -m course_utils build --out $(BUILD)
+	$(BIN)/python -m course_utils build --out $(BUILD) --jobs $(JOBS)
 
 ## Reveal.js slides of every lesson into slides/ (no execution; uses build/notebooks/ when
 ## `make course` wrote newer executed copies). They open offline: assets are vendored.

@@ -83,6 +83,72 @@ def test_build_shows_a_line_per_notebook_and_records_cell_times(tmp_path, monkey
     assert any("course ~" in ln for ln in second_line)
 
 
+def _waits_for(other: str, me: str, wait: float = 60.0) -> str:
+    """A cell that says it has started, then waits (up to ``wait`` s) for ``other`` to say so."""
+    return (f"import pathlib, time\npathlib.Path('{me}').touch()\nt = time.time()\n"
+            f"while not pathlib.Path('{other}').exists() and time.time() - t < {wait}:\n"
+            f"    time.sleep(0.05)\nassert pathlib.Path('{other}').exists(), 'ran alone'")
+
+
+def test_two_kernels_run_two_notebooks_at_once(tmp_path, monkeypatch, capsys):
+    # each notebook waits for the other to have started: only kernels running at the same time
+    # can both pass; one kernel at a time would fail the first ("ran alone")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    lessons = tmp_path / "notebooks"
+    lessons.mkdir()
+    first = _notebook(lessons / "01_a.ipynb", ["x = 1", _waits_for("b_started", "a_started")])
+    second = _notebook(lessons / "02_b.ipynb", [_waits_for("a_started", "b_started")])
+    third = _notebook(lessons / "03_c.ipynb", ["print('after')"])
+    out = tmp_path / "build"
+    measured = build.build(out, [first, second, third], timeout=120, jobs=2)
+
+    assert list(measured) == ["01_a", "02_b", "03_c"]  # the course's order, whatever ran first
+    assert [len(v) for v in measured.values()] == [2, 1, 1]
+    assert json.loads((out / "timings.json").read_text())["quick"] == measured
+    for stem in measured:
+        assert (out / "html" / f"{stem}.html").is_file()
+    err = capsys.readouterr().err
+    assert all(f"[ {i}/3] {s}" in err for i, s in ((1, "01_a"), (2, "02_b"), (3, "03_c")))
+
+
+def test_one_kernel_runs_the_notebooks_one_after_another(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lessons = tmp_path / "notebooks"
+    lessons.mkdir()
+    first = _notebook(lessons / "01_a.ipynb", [_waits_for("b_started", "a_started", wait=3)])
+    second = _notebook(lessons / "02_b.ipynb",
+                       ["import pathlib\npathlib.Path('b_started').touch()"])
+    with pytest.raises(build.BuildFailed) as info:
+        build.build(tmp_path / "build", [first, second], timeout=120, jobs=1)
+    assert info.value.failures == {"01_a": "AssertionError: ran alone"}
+
+
+def test_the_longest_notebook_starts_first_with_two_kernels():
+    reference = {"01_a": [10.0], "02_b": [100.0, 50.0], "03_c": [30.0]}
+    assert build.schedule(["01_a", "02_b", "03_c"], reference, jobs=2) == ["02_b", "03_c", "01_a"]
+    assert build.schedule(["01_a", "02_b", "03_c"], reference, jobs=1) == ["01_a", "02_b", "03_c"]
+    # no record: it may be the longest, so it starts first
+    assert build.schedule(["01_a", "04_d"], reference, jobs=2)[0] == "04_d"
+
+
+def test_the_course_estimate_shares_the_work_among_kernels():
+    course = build._Course({"01_a": 60.0, "02_b": 120.0}, jobs=2)
+    assert course.left() == pytest.approx(90.0)  # 180 s of work on two kernels
+    course.scale = 2.0  # this machine is twice as slow as the reference
+    assert course.left() == pytest.approx(180.0)
+    assert build._Course({"01_a": 60.0, "02_b": None}, jobs=2).left() is None
+
+
+def test_bad_jobs_says_what_is_expected(tmp_path):
+    from course_utils.__main__ import main
+
+    with pytest.raises(ValueError, match="jobs must be a whole number of kernels >= 1, got 0"):
+        build.build(tmp_path / "build", [], jobs=0)
+    with pytest.raises(SystemExit, match="--jobs must be 1 or more"):
+        main(["build", "--jobs", "0", "--out", str(tmp_path / "build")])
+
+
 def test_table_lists_both_modes_and_totals():
     text = build.table({"quick": {"01_a": [60.0], "02_b": [30.0]}, "full": {"01_a": [240.0]}})
     assert "| 01_a | 1.0 | 4.0 |" in text
@@ -93,7 +159,9 @@ def test_table_lists_both_modes_and_totals():
 def test_the_line_counts_down_while_a_long_cell_runs(capsys):
     import time
 
-    progress = build._Progress("[ 1/1] 01_a", 1, [3.0], later=0.0, scale=1.0, tick=0.1)
+    course = build._Course({}, jobs=1)
+    progress = build._Progress("[ 1/1] 01_a", 1, [3.0], course, tick=0.1)
+    course.start("01_a", progress)
     time.sleep(1.3)  # no cell has finished: only the ticker redraws the line
     progress.close()
     err = capsys.readouterr().err
