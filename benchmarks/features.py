@@ -1,6 +1,6 @@
 """Time batched feature visualization against tf-keras-vis' ActivationMaximization.
 
-    python -m benchmarks.features [--steps 8] [--repeats 3] [--size 128] [--quick]
+    python -m benchmarks.features [--steps 32] [--repeats 3] [--size 128] [--quick]
                                   [--model {vgg16,efficientnet_lite0}]
 
 Model: ``keras.applications.VGG16(weights=None, include_top=False)`` by default (RANDOM weights:
@@ -19,17 +19,21 @@ picture:
   RMSprop), one picture per channel in one batch, as its documentation shows.
 
 Each implementation gets one untimed warm-up call (tracing / model surgery are one-off costs,
-reported separately), then ``--repeats`` timed calls interleaved with the peer's. The table shows
-medians and the time per channel-step. ``bound`` is one compiled forward+backward pass to the
-layer per picture at the size our transformed pictures have, batch 1 or 16:
-the floor for any step. It runs at the size :func:`visualize` really feeds the network: ``size`` +
-12 px (Lucid's pad 12 minus jitter), except for a fixed-size model at its own size (Lite0 at
-224 px), whose transformed pictures are cropped back to that size. ``--pieces`` adds where a
-step's time goes: each piece of the step compiled on its own at the same batch and sizes
-(render = Fourier parameterization + colour decorrelation + sigmoid, forward and backward;
-transform = one ImageProjectiveTransformV3 forward and backward; Adam update), timed
-interleaved with the bound. Output: stdout and ``benchmarks/results/features.txt``
-(``features_<model>.txt`` for another ``--model``).
+reported separately), then ``--repeats`` rounds: one timed call of each implementation, then
+three of the bound (and of each piece), so that a slow spell of a shared machine hits all of
+them. The table shows medians and the time per channel-step (the whole call divided by channels
+x steps: a call's fixed work, about one forward pass, is included). ``bound`` is one compiled
+forward+backward pass to the layer per picture at the size our transformed pictures have, batch
+1 or 16: the floor for the network's part of any step. It runs at the size :func:`visualize`
+really feeds the network: ``size`` + 12 px (Lucid's pad 12 minus jitter), except for a
+fixed-size model at its own size (Lite0 at 224 px), whose transformed pictures are cropped back
+to that size. ``--pieces`` adds where a step's time goes: each piece of the step compiled on its
+own at the same batch and sizes (render = Fourier parameterization + colour decorrelation +
+sigmoid, forward and backward; transform = one ImageProjectiveTransformV3 forward and backward;
+Adam update), timed interleaved with the bound, and the column ``x pieces``: our time per
+channel-step over the sum of the pieces and the bound, the compiled floor of the step as a
+whole. Output: stdout and ``benchmarks/results/features.txt`` (``features_<model>.txt`` for
+another ``--model``).
 """
 
 from __future__ import annotations
@@ -79,22 +83,14 @@ def _tkv(model, layer):
     return run, ""
 
 
-def _median_per_picture(fns: dict, batch: int, repeats: int) -> dict:
-    """Median seconds per picture of each compiled function, calls interleaved."""
-    for fn in fns.values():
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(max(repeats, 3)):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            tf.nest.map_structure(lambda t: t.numpy(), fn())
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) / batch for k, v in times.items()}
+def _run(fn) -> None:
+    tf.nest.map_structure(lambda t: t.numpy(), fn())
 
 
-def _bound(model, layer, batch, hw, repeats, size=None):
-    """Median seconds per picture of one compiled forward+backward pass to ``layer``; with
-    ``size``, also of the pieces of a Lucid step at that picture size (render, transform, Adam).
+def _bound(model, layer, batch, hw, size=None) -> dict:
+    """Compiled, warmed-up functions: one forward+backward pass to ``layer`` of ``batch``
+    pictures (``"bound"``); with ``size``, also the pieces of a Lucid step at that picture size
+    (render, transform, Adam).
     """
     path = taps.resolve(model, layer)[0]
 
@@ -135,7 +131,9 @@ def _bound(model, layer, batch, hw, repeats, size=None):
 
         fns.update(render=lambda: render(p), transform=lambda: transform(img),
                    adam=lambda: adam(p, p, p))
-    return _median_per_picture(fns, batch, repeats)
+    for fn in fns.values():
+        _run(fn)
+    return fns
 
 
 def _time(fn, repeats_out: list):
@@ -148,7 +146,10 @@ def main(argv=None) -> str:
     """Run the benchmark, print and save the table; return it."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.features", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=8, help="optimization steps per run")
+    ap.add_argument("--steps", type=int, default=32,
+                    help="optimization steps per run (a call's fixed work, its parameters and "
+                         "its finished pictures' score, one forward pass, is shared by them; the "
+                         "lessons run 64-512)")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per implementation")
     ap.add_argument("--size", type=int, help="picture size in pixels (default: 128 for vgg16, "
                     "224 for efficientnet_lite0)")
@@ -191,31 +192,36 @@ def main(argv=None) -> str:
                 t0 = time.perf_counter()
                 tkv(channels, 1, args.size)
                 first_tkv = time.perf_counter() - t0
-            t_ours, t_tkv = [], []
-            for _ in range(args.repeats):
+            fns = _bound(model, layer, n, out_hw, args.size if args.pieces else None)
+            t_ours, t_tkv, t_parts = [], [], {k: [] for k in fns}
+            for _ in range(args.repeats):  # a round: ours, the peer, then the bound and pieces
                 _time(ours, t_ours)
                 if tkv is not None:
                     _time(lambda ch=channels, f=tkv: f(ch, args.steps, args.size), t_tkv)
-            parts = _bound(model, layer, n, out_hw, args.repeats,
-                           args.size if args.pieces else None)
+                for k, fn in fns.items():
+                    for _ in range(3):
+                        _time(lambda f=fn: _run(f), t_parts[k])
+            parts = {k: statistics.median(v) / n for k, v in t_parts.items()}
             bound = parts["bound"]
             if args.pieces:
                 pieces.append((layer, n, parts))
             cs = n * args.steps
             med_ours = statistics.median(t_ours)
             rows.append((layer, n, "course_utils (lucid)", med_ours, min(t_ours),
-                         med_ours / cs, bound, first_ours, None))
+                         med_ours / cs, bound, first_ours, None,
+                         sum(parts.values()) if args.pieces else None))
             if t_tkv:
                 med_tkv = statistics.median(t_tkv)
                 rows.append((layer, n, "tf-keras-vis ActivationMaximization", med_tkv,
-                             min(t_tkv), med_tkv / cs, bound, first_tkv, med_tkv / med_ours))
+                             min(t_tkv), med_tkv / cs, bound, first_tkv, med_tkv / med_ours,
+                             None))
             print(f"  {layer} x{n}: ours {med_ours:.2f}s"
                   + (f", tf-keras-vis {statistics.median(t_tkv):.2f}s" if t_tkv else ""),
                   flush=True)
     w = max(14, *(len(la) + 1 for la in args.layers))
     head = (f"{'layer':<{w}}{'ch':>4}  {'implementation':<36}{'median s':>9}{'min s':>8}"
             f"{'ms/ch-step':>11}{'bound ms':>9}{'x bound':>8}{'1st call s':>11}"
-            f"{'tkv/ours':>9}")
+            f"{'tkv/ours':>9}" + (f"{'x pieces':>9}" if args.pieces else ""))
     lines = [
         f"Feature-visualization benchmark: {spec.title}, {args.size}x{args.size}, "
         f"{spec.weights}",
@@ -227,16 +233,21 @@ def main(argv=None) -> str:
         + (" | QUICK" if args.quick else ""),
         f"ms/ch-step = median / (channels x steps); bound = compiled forward+backward to the layer "
         f"per picture at {out_hw} px (our transformed size), same batch; "
-        "tkv/ours = tf-keras-vis median / our median (same channels, same steps)",
+        "tkv/ours = tf-keras-vis median / our median (same channels, same steps)"
+        + ("; x pieces = ms/ch-step / (bound + render + transform + Adam), the step's own "
+           "compiled parts: what no composition of them can beat" if args.pieces else ""),
+        "each round: one call of ours, one of the peer, then 3 of the bound (and of each piece); "
+        "medians over the rounds",
         "",
         head,
         "-" * len(head),
     ]
-    for layer, n, impl, med, mn, per, bound, first, ratio in rows:
+    for layer, n, impl, med, mn, per, bound, first, ratio, pieces_sum in rows:
         lines.append(
             f"{layer:<{w}}{n:>4}  {impl:<36}{med:9.2f}{mn:8.2f}{per * 1e3:11.1f}"
             f"{bound * 1e3:9.1f}{per / bound:8.2f}{first:11.2f}"
-            + (f"{ratio:8.1f}x" if ratio is not None else "")
+            + (f"{ratio:8.1f}x" if ratio is not None else " " * 9)
+            + (f"{per / pieces_sum:9.2f}" if pieces_sum else "")
         )
     if pieces:
         lines += ["", "Pieces of one step, each compiled on its own, ms per picture (x bound):"]
