@@ -64,7 +64,7 @@ from course_utils.widgets.features import channel_explorer
 # the first tools for understanding CNNs, and it is cheap: one forward pass gives every layer.
 #
 # In Keras the recipe is a second model that shares the layers of the first but returns the
-# intermediate outputs: `keras.Model(model.inputs, [layer.output for layer in ...])`.
+# intermediate outputs: `keras.Model(model.input, [layer.output for layer in ...])`.
 
 # %%
 model = models.fashion_cnn()
@@ -80,7 +80,7 @@ print("image 0 is a", names[int(y_test[0])])
 # ### By hand: a sub-model with several outputs
 
 # %%
-taps = keras.Model(model.inputs, [model.get_layer(n).output for n in conv_layers])
+taps = keras.Model(model.input, [model.get_layer(n).output for n in conv_layers])
 by_hand = taps.predict(image[None], verbose=0)
 for n, a in zip(conv_layers, by_hand):
     print(f"{n:<12} {a.shape}")

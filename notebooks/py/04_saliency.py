@@ -81,7 +81,7 @@ x = (x_test[:6].astype("float32") / 255.0)[..., None]
 labels = y_test[:6].astype("int64")
 names = data.fashion.CLASS_NAMES
 
-logit_model = keras.Model(model.inputs, model.get_layer("logits").output)
+logit_model = keras.Model(model.input, model.get_layer("logits").output)
 xt = tf.constant(x)
 with tf.GradientTape() as tape:
     tape.watch(xt)

@@ -79,7 +79,7 @@ labels = y_test[:6].astype("int64")
 # Each covered copy goes through the network; the logit of the true class is read out.
 
 # %%
-logit_model = keras.Model(model.inputs, model.get_layer("logits").output)  # S_c, no softmax
+logit_model = keras.Model(model.input, model.get_layer("logits").output)  # S_c, no softmax
 logits_of = lambda imgs: logit_model.predict(imgs, verbose=0)  # noqa: E731
 patch, grey = 7, 0.5
 image, cls = x[0], int(labels[0])

@@ -83,7 +83,7 @@ names = data.fashion.CLASS_NAMES
 x = (x_test[:6].astype("float32") / 255.0)[..., None]
 labels = y_test[:6].astype("int64")
 
-features = keras.Model(model.inputs, model.get_layer("conv4_relu").output)
+features = keras.Model(model.input, model.get_layer("conv4_relu").output)
 w = model.get_layer("logits").kernel.numpy()  # (128 feature maps, 10 classes)
 A = features.predict(x, verbose=0)  # (6, 7, 7, 128)
 cam_small = np.einsum("nijk,nk->nij", A, w[:, labels].T)
@@ -98,7 +98,7 @@ show_panels(x, list(cams), [f"CAM: {names[c]}" for c in labels], model=model, si
 # Summed over the 7 × 7 grid and divided by $Z$, the map gives back the logit minus the bias:
 
 # %%
-logit_model = keras.Model(model.inputs, model.get_layer("logits").output)
+logit_model = keras.Model(model.input, model.get_layer("logits").output)
 logits = logit_model.predict(x, verbose=0)[np.arange(6), labels]
 bias = model.get_layer("logits").bias.numpy()[labels]
 print("mean of CAM + bias:", (cam_small.mean(axis=(1, 2)) + bias).round(3))
@@ -120,7 +120,7 @@ assert np.allclose(cam_small.mean(axis=(1, 2)) + bias, logits, atol=1e-3)
 
 # %%
 def gradcam_by_hand(model, layer, images, classes):
-    taps = keras.Model(model.inputs, [model.get_layer(layer).output,
+    taps = keras.Model(model.input, [model.get_layer(layer).output,
                                       model.get_layer("logits").output])
     with tf.GradientTape() as tape:
         a, y = taps(images)
@@ -398,7 +398,7 @@ if FOOD_PRESENT:
         layer.trainable = False
     pooled = keras.layers.GlobalAveragePooling2D(name="food_gap")(base_out)
     food_logits = keras.layers.Dense(3, name="food_logits")(pooled)
-    food_model = keras.Model(inception.inputs, keras.layers.Softmax()(food_logits))
+    food_model = keras.Model(inception.input, keras.layers.Softmax()(food_logits))
     models.register(food_model, models.ModelInfo(
         name="food_" + base_info.name, preprocess=base_info.preprocess, pixel_max=255.0,
         class_names=list(data.FOOD_CLASSES), standin=base_info.standin, note=base_info.note,
@@ -551,7 +551,7 @@ assert deep_i.cached and deep_j.cached and not np.allclose(deep_i.result, deep_j
 # 1. Grad-CAM of the probability instead of the logit
 def gradcam_of(model, layer, images, classes, output):
     """gradcam_by_hand explaining the layer `output` ("logits" or "probabilities"), no ReLU."""
-    taps = keras.Model(model.inputs, [model.get_layer(layer).output,
+    taps = keras.Model(model.input, [model.get_layer(layer).output,
                                       model.get_layer(output).output])
     with tf.GradientTape() as tape:
         a, y = taps(images)
