@@ -588,7 +588,7 @@ rho_logits = {k: logits_only.final(k) for k in METHODS}
 print("rank correlation with the original map, classifier random:",
       {k: round(v, 2) for k, v in rho_logits.items()})
 # Measured over two trainings (default, seed 1): the lowest is Grad-CAM (0.13) or occlusion
-# (0.28), saliency stays 0.31-0.57 above Grad-CAM, Grad-CAM++ at 0.93-0.94. Under
+# (0.28), saliency stays 0.31-0.59 above Grad-CAM, Grad-CAM++ at 0.93-0.94. Under
 # ONEDNN_MAX_CPU_ISA=AVX2 the lowest is Grad-CAM (0.12-0.13 quick, -0.06 full), saliency
 # 0.57-0.59 above it (0.76 full), Grad-CAM++ 0.94 (0.91 full).
 assert min(rho_logits, key=rho_logits.get) in {"gradcam", "occlusion"}
