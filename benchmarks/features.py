@@ -1,7 +1,8 @@
 """Time batched feature visualization against tf-keras-vis' ActivationMaximization.
 
     python -m benchmarks.features [--steps 32] [--repeats 3] [--size 128] [--quick]
-                                  [--model {vgg16,efficientnet_lite0}]
+                                  [--model {vgg16,efficientnet_lite0}] [--pieces]
+                                  [--deepdream] [--layers [LAYER ...]]
 
 Model: ``keras.applications.VGG16(weights=None, include_top=False)`` by default (RANDOM weights:
 timing does not need trained weights; nothing is downloaded), layers ``block1_conv2``,
@@ -32,8 +33,11 @@ own at the same batch and sizes (render = Fourier parameterization + colour deco
 sigmoid, forward and backward; transform = one ImageProjectiveTransformV3 forward and backward;
 Adam update), timed interleaved with the bound, and the column ``x pieces``: our time per
 channel-step over the sum of the pieces and the bound, the compiled floor of the step as a
-whole. Output: stdout and ``benchmarks/results/features.txt`` (``features_<model>.txt`` for
-another ``--model``).
+whole. ``--deepdream`` adds DeepDream as lesson 03 runs it (3 octaves of 20 steps, the lesson's
+two layers, a 224 px photo) against its bound: the same number of compiled forward+backward
+passes to those layers at each octave's size, timed in the same rounds. Output: stdout and
+``benchmarks/results/features.txt`` (``features_<model>.txt`` for another ``--model``;
+``deepdream[_<model>].txt`` when ``--layers`` names none: DeepDream alone).
 """
 
 from __future__ import annotations
@@ -51,13 +55,16 @@ import tensorflow as tf
 
 from benchmarks._models import MODELS, choose
 from course_utils import config
-from course_utils.engine import taps
+from course_utils.engine import spaces, taps
 from course_utils.engine.images import fixed_hw
-from course_utils.features import Transforms, visualize
+from course_utils.features import Transforms, deepdream, visualize
 from course_utils.features import transforms as tfm
 from course_utils.features.param import LUCID
 
 DEFAULT_MODEL = "vgg16"
+#: The layers lesson 03 dreams with, per network.
+DREAM_LAYERS = {"vgg16": ("block3_conv3", "block4_conv3"),
+                "efficientnet_lite0": ("block4c_expand_activation", "block5c_expand_activation")}
 RESULTS = MODELS[DEFAULT_MODEL].results("features", DEFAULT_MODEL)
 
 
@@ -136,6 +143,40 @@ def _bound(model, layer, batch, hw, size=None) -> dict:
     return fns
 
 
+def _dream(model, layers, size, steps, repeats, octaves=3, octave_scale=1.4) -> tuple:
+    """DeepDream's median seconds on a ``size`` px photo against its bound: ``steps`` compiled
+    forward+backward passes to ``layers`` (loss as in :func:`deepdream`) at each octave's size,
+    timed in the same rounds."""
+    paths = taps.resolve(model, list(layers))
+    pmax = float(spaces.input_map(model).pixel_max)
+    photo = np.random.default_rng(0).uniform(0, pmax, (size, size, 3)).astype("float32")
+    shapes = [max(int(round(size / octave_scale**i)), 8) for i in reversed(range(octaves))]
+
+    @tf.function
+    def fb(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            acts = taps.forward_until(model, x, paths)
+            loss = tf.add_n([tf.reduce_mean(tf.square(a)) for a in acts])
+        return tape.gradient(loss, x)
+
+    xs = [tf.random.uniform((1, n, n, 3)) * pmax for n in shapes]
+    dream = lambda: deepdream(model, photo, list(layers), octaves=octaves,  # noqa: E731
+                              octave_scale=octave_scale, steps=steps, progress=False)
+    dream()
+    for x in xs:
+        _run(lambda x=x: fb(x))
+    t_dream, t_bound = [], []
+    for _ in range(repeats):
+        _time(dream, t_dream)
+        t0 = time.perf_counter()
+        for x in xs:
+            for _ in range(steps):
+                _run(lambda x=x: fb(x))
+        t_bound.append(time.perf_counter() - t0)
+    return statistics.median(t_dream), statistics.median(t_bound), shapes
+
+
 def _time(fn, repeats_out: list):
     t0 = time.perf_counter()
     fn()
@@ -154,17 +195,20 @@ def main(argv=None) -> str:
     ap.add_argument("--size", type=int, help="picture size in pixels (default: 128 for vgg16, "
                     "224 for efficientnet_lite0)")
     ap.add_argument("--channels", type=int, nargs="+", default=[1, 16])
-    ap.add_argument("--layers", nargs="+", help="default: the model's shallow, middle and deep "
-                    "layers (vgg16: block1_conv2 block3_conv1 block5_conv1)")
+    ap.add_argument("--layers", nargs="*", help="default: the model's shallow, middle and deep "
+                    "layers (vgg16: block1_conv2 block3_conv1 block5_conv1); none named: no "
+                    "activation maximization (with --deepdream, DeepDream alone)")
     ap.add_argument("--model", **choose(("vgg16", "efficientnet_lite0"), DEFAULT_MODEL))
     ap.add_argument("--pieces", action="store_true",
                     help="also time the pieces of a step (render, transform, Adam)")
+    ap.add_argument("--deepdream", action="store_true",
+                    help="also time DeepDream (3 octaves, lesson 03's layers) against its bound")
     ap.add_argument("--quick", action="store_true",
                     help="one layer (the middle one), 4 steps, 1 repeat")
     args = ap.parse_args(argv)
     spec = MODELS[args.model]
     args.size = args.size or spec.feature_size
-    args.layers = args.layers or list(spec.feature_layers)
+    args.layers = list(spec.feature_layers) if args.layers is None else args.layers
     if args.quick:
         args.steps, args.repeats, args.layers = 4, 1, [spec.feature_layers[1]]
     started = time.time()
@@ -218,10 +262,15 @@ def main(argv=None) -> str:
             print(f"  {layer} x{n}: ours {med_ours:.2f}s"
                   + (f", tf-keras-vis {statistics.median(t_tkv):.2f}s" if t_tkv else ""),
                   flush=True)
-    w = max(14, *(len(la) + 1 for la in args.layers))
+    w = max([14, *(len(la) + 1 for la in args.layers)])
     head = (f"{'layer':<{w}}{'ch':>4}  {'implementation':<36}{'median s':>9}{'min s':>8}"
             f"{'ms/ch-step':>11}{'bound ms':>9}{'x bound':>8}{'1st call s':>11}"
             f"{'tkv/ours':>9}" + (f"{'x pieces':>9}" if args.pieces else ""))
+    dream = None
+    if args.deepdream:
+        dream_size = spec.feature_size if args.model != "vgg16" else 224
+        dream_steps = 20  # lesson 03's full setting, per octave
+        dream = _dream(model, DREAM_LAYERS[args.model], dream_size, dream_steps, args.repeats)
     lines = [
         f"Feature-visualization benchmark: {spec.title}, {args.size}x{args.size}, "
         f"{spec.weights}",
@@ -231,17 +280,18 @@ def main(argv=None) -> str:
         f"repeats {args.repeats} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | "
         f"run {(time.time() - started) / 60:.1f} min"
         + (" | QUICK" if args.quick else ""),
-        f"ms/ch-step = median / (channels x steps); bound = compiled forward+backward to the layer "
-        f"per picture at {out_hw} px (our transformed size), same batch; "
-        "tkv/ours = tf-keras-vis median / our median (same channels, same steps)"
-        + ("; x pieces = ms/ch-step / (bound + render + transform + Adam), the step's own "
-           "compiled parts: what no composition of them can beat" if args.pieces else ""),
-        "each round: one call of ours, one of the peer, then 3 of the bound (and of each piece); "
-        "medians over the rounds",
-        "",
-        head,
-        "-" * len(head),
     ]
+    if rows:
+        lines += [
+            f"ms/ch-step = median / (channels x steps); bound = compiled forward+backward to the "
+            f"layer per picture at {out_hw} px (our transformed size), same batch; "
+            "tkv/ours = tf-keras-vis median / our median (same channels, same steps)"
+            + ("; x pieces = ms/ch-step / (bound + render + transform + Adam), the step's own "
+               "compiled parts: what no composition of them can beat" if args.pieces else ""),
+            "each round: one call of ours, one of the peer, then 3 of the bound (and of each "
+            "piece); medians over the rounds",
+            "", head, "-" * len(head),
+        ]
     for layer, n, impl, med, mn, per, bound, first, ratio, pieces_sum in rows:
         lines.append(
             f"{layer:<{w}}{n:>4}  {impl:<36}{med:9.2f}{mn:8.2f}{per * 1e3:11.1f}"
@@ -254,15 +304,25 @@ def main(argv=None) -> str:
         for layer, n, parts in pieces:
             lines.append(f"  {layer:<{w}}{n:>4}  " + "  ".join(
                 f"{k} {v * 1e3:.1f} ({v / parts['bound']:.2f})" for k, v in parts.items()))
-    lines += ["", "notes:"] + [f"  {n}" for n in notes] + [
-        f"  ours feeds the network {out_hw}-px transformed pictures, tf-keras-vis {args.size}-px "
-        f"ones: ours does ~{((out_hw / args.size) ** 2 - 1) * 100:.0f}% more pixels per step.",
-        "  1st call = first call with 1 step (tracing for ours; model surgery + eager warm-up "
-        "for tf-keras-vis), not included in the medians.",
-    ]
+    if dream is not None:
+        med, bound, shapes = dream
+        dream_layers = " + ".join(DREAM_LAYERS[args.model])
+        octave_px = " / ".join(f"{n} px" for n in shapes)
+        lines += ["", f"DeepDream on a {dream_size} px photo, layers {dream_layers}, 3 octaves "
+                  f"({octave_px}), {dream_steps} steps each: median {med:.2f} s, bound "
+                  f"{bound:.2f} s (the same number of compiled forward+backward passes at each "
+                  f"octave's size, same rounds), x bound {med / bound:.2f}"]
+    if rows:
+        lines += ["", "notes:"] + [f"  {n}" for n in notes] + [
+            f"  ours feeds the network {out_hw}-px transformed pictures, tf-keras-vis "
+            f"{args.size}-px ones: ours does ~{((out_hw / args.size) ** 2 - 1) * 100:.0f}% more "
+            "pixels per step.",
+            "  1st call = first call with 1 step (tracing for ours; model surgery + eager "
+            "warm-up for tf-keras-vis), not included in the medians.",
+        ]
     table = "\n".join(lines)
     print(table)
-    results = spec.results("features", DEFAULT_MODEL)
+    results = spec.results("features" if args.layers else "deepdream", DEFAULT_MODEL)
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(table + "\n")
     return table
