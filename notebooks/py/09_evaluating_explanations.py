@@ -355,9 +355,11 @@ table = pd.DataFrame({
     "sanity rho (all random)": {k: sanity.final(k) for k in METHODS},
     "fails sanity": {k: sanity.flagged(k) for k in METHODS},
 })
-table.loc["random"] = [np.nan, np.nan, np.nan, deletion["random"].auc.mean(),
-                       deletion["random"].auc.std(), insertion["random"].auc.mean(),
-                       insertion["random"].auc.std(), np.nan, np.nan]
+random_row = pd.DataFrame({  # the yardstick has only deletion and insertion scores
+    "deletion AUC": deletion["random"].auc.mean(), "deletion sd": deletion["random"].auc.std(),
+    "insertion AUC": insertion["random"].auc.mean(),
+    "insertion sd": insertion["random"].auc.std()}, index=["random"])
+table = pd.concat([table, random_row])
 table.round(3)
 
 # %%
