@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--out", type=Path, default=Path("build"))
     p_build.add_argument("--jobs", type=int, default=2,
                          help="kernels running at once, each its own notebook (default 2: on "
-                              "2 cores the course takes about 0.7 of the time of one kernel; "
+                              "2 cores the course takes about 0.6 of the time of one kernel; "
                               "--jobs 1 records each notebook's time alone, as README's table)")
     p_build.add_argument("notebooks", nargs="*", type=Path)
     p_timings = sub.add_parser("timings", help="run times of the last build, as a table")

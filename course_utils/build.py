@@ -196,23 +196,34 @@ def _expected(timings: dict, stem: str, n_cells: int) -> list[float] | None:
     return None
 
 
-def schedule(stems: Sequence[str], reference: dict, jobs: int) -> list[str]:
-    """The order in which ``jobs`` kernels take the notebooks: as given for one kernel; for
-    several, longest first by the reference record (a notebook with no record first: it may be
-    the longest), so that the last notebook to start is a short one and the kernels finish
-    together.
+def totals(reference: dict, stems: Sequence[str]) -> dict[str, float | None]:
+    """Each notebook's reference time in seconds (the sum of its cells), ``None`` without one.
 
     Examples
     --------
-    >>> schedule(["01_a", "02_b", "03_c"], {"01_a": [5.0], "02_b": [20.0, 30.0]}, jobs=2)
+    >>> totals({"01_a": [5.0, 1.0]}, ["01_a", "02_b"])
+    {'01_a': 6.0, '02_b': None}
+    """
+    return {s: (float(sum(reference[s])) if isinstance(reference.get(s), list) else None)
+            for s in stems}
+
+
+def schedule(seconds: dict[str, float | None], jobs: int) -> list[str]:
+    """The order in which ``jobs`` kernels take the notebooks (``{stem: reference seconds}``,
+    in the course's order, as :func:`totals` gives): as given for one kernel; for several,
+    longest first (a notebook with no reference first: it may be the longest), so that the
+    last notebook to start is a short one and the kernels finish together.
+
+    Examples
+    --------
+    >>> schedule({"01_a": 5.0, "02_b": 50.0, "03_c": None}, jobs=2)
     ['03_c', '02_b', '01_a']
-    >>> schedule(["01_a", "02_b"], {"01_a": [5.0], "02_b": [50.0]}, jobs=1)
+    >>> schedule({"01_a": 5.0, "02_b": 50.0}, jobs=1)
     ['01_a', '02_b']
     """
     if jobs <= 1:
-        return list(stems)
-    known = {s: sum(reference[s]) for s in stems if isinstance(reference.get(s), list)}
-    return sorted(stems, key=lambda s: -known.get(s, float("inf")))
+        return list(seconds)
+    return sorted(seconds, key=lambda s: -(float("inf") if seconds[s] is None else seconds[s]))
 
 
 class _Course:
@@ -250,7 +261,7 @@ class _Progress:
     """The one line of a notebook: updated after every code cell, and every ``tick`` seconds
     while a long cell runs (elapsed time moves, the estimates count down)."""
 
-    def __init__(self, label: str, n_cells: int, expected, course: _Course | None,
+    def __init__(self, label: str, n_cells: int, expected, course: _Course,
                  tick: float = 2.0):
         self.n_cells, self.expected, self.course = n_cells, expected, course
         self.start = time.perf_counter()
@@ -273,7 +284,7 @@ class _Progress:
 
     def _show(self) -> None:
         left = self.left()
-        course = self.course.left() if self.course is not None else None
+        course = self.course.left()
         if course is None:  # a later notebook has no reference time: no course estimate
             self.bar.set_postfix_str(f"~{clock(left)} left")
             return
@@ -307,7 +318,7 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800,
     code cell in ``out/timings.json``; one progress line per notebook.
 
     With ``jobs`` > 1, that many kernels run at once, each its own notebook, longest first
-    (:func:`schedule`). On 2 cores two kernels finish the quick course in about 0.7 of the
+    (:func:`schedule`). On 2 cores two kernels finish the course in about 0.6 of the
     time of one (one kernel's imports, tracing and Python overlap the other's arithmetic);
     each cell then takes longer than alone, so the times recorded are those of a shared
     machine: build with ``jobs=1`` for the per-notebook times of README's table.
@@ -340,8 +351,8 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800,
     lock = threading.Lock()  # the records, the files written and nbconvert's exporters
     index = {p.stem: i for i, p in enumerate(notebooks)}
     paths = {p.stem: p for p in notebooks}
-    course = _Course({s: (sum(reference[s]) if isinstance(reference.get(s), list) else None)
-                      for s in paths}, jobs)
+    seconds = totals(reference, list(paths))
+    course = _Course(seconds, jobs)
 
     def run(stem: str) -> None:
         nb_path = paths[stem]
@@ -354,7 +365,7 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800,
             error = _execute(nb, nb_path, timeout, progress)
         finally:
             progress.close()
-        course.finish(progress, sum(reference.get(stem, [])) if error is None else 0.0)
+        course.finish(progress, (seconds[stem] or 0.0) if error is None else 0.0)
         with lock:
             if error is None:
                 measured[stem] = progress.times
@@ -366,7 +377,7 @@ def build(out: Path, notebooks: list[Path], timeout: int = 1800,
             body = slides.export(nb, "html")
             cache.atomic_write_bytes(html_dir / f"{stem}.html", body.encode())
 
-    order = schedule(list(paths), reference, jobs)
+    order = schedule(seconds, jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(run, order))  # list(): an unexpected error in a thread is raised here
     slides.build_all([nb_dir / p.name for p in notebooks], out / "slides")

@@ -126,10 +126,12 @@ def test_one_kernel_runs_the_notebooks_one_after_another(tmp_path, monkeypatch):
 
 def test_the_longest_notebook_starts_first_with_two_kernels():
     reference = {"01_a": [10.0], "02_b": [100.0, 50.0], "03_c": [30.0]}
-    assert build.schedule(["01_a", "02_b", "03_c"], reference, jobs=2) == ["02_b", "03_c", "01_a"]
-    assert build.schedule(["01_a", "02_b", "03_c"], reference, jobs=1) == ["01_a", "02_b", "03_c"]
+    seconds = build.totals(reference, ["01_a", "02_b", "03_c"])
+    assert seconds == {"01_a": 10.0, "02_b": 150.0, "03_c": 30.0}
+    assert build.schedule(seconds, jobs=2) == ["02_b", "03_c", "01_a"]
+    assert build.schedule(seconds, jobs=1) == ["01_a", "02_b", "03_c"]
     # no record: it may be the longest, so it starts first
-    assert build.schedule(["01_a", "04_d"], reference, jobs=2)[0] == "04_d"
+    assert build.schedule(build.totals(reference, ["01_a", "04_d"]), jobs=2)[0] == "04_d"
 
 
 def test_the_course_estimate_shares_the_work_among_kernels():
