@@ -27,7 +27,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from course_utils import config, surgery
+from course_utils import surgery
 
 # --------------------------------------------------------------------------------------------
 # The compiled-function cache
@@ -70,10 +70,11 @@ def compiled(model: keras.Model, method: str, build: Callable[[], Callable], *,
 # The compile policy
 # --------------------------------------------------------------------------------------------
 
-#: Chunks with fewer rows than this run a graph traced without batch-norm folding
-#: (:func:`course_utils.surgery.unfolded`), without and with oneDNN kernels: folding pays only
-#: from these batch sizes on (measured in README, "Speed, measured").
-FOLD_MIN_ROWS = {False: 2, True: 4}
+#: Chunks with fewer rows than this (one image) run a graph traced without batch-norm folding
+#: (:func:`course_utils.surgery.unfolded`): folding pays from two rows on, with and without
+#: oneDNN kernels; for one row it depends on the instruction set (``python -m
+#: benchmarks.folding``; README, "Speed, measured").
+FOLD_MIN_ROWS = 2
 
 
 def relaxed_spec(value) -> tf.TensorSpec:
@@ -97,12 +98,11 @@ def tf_function(fn: Callable) -> Callable:
     different number of samples does not retrace the model. At most two graphs per input
     shape: one for chunks of :data:`FOLD_MIN_ROWS` rows or more (batch norms folded), one for
     smaller ones (not folded)."""
-    min_rows = FOLD_MIN_ROWS[bool(config.onednn_enabled())]
     traced: dict = {}
 
     def call(*args):
         specs = tuple(relaxed_spec(a) for a in args)
-        small = args[0].shape[0] < min_rows
+        small = args[0].shape[0] < FOLD_MIN_ROWS
         key = (tuple((tuple(sp.shape.as_list()), sp.dtype) for sp in specs), small)
         if key not in traced:  # a new image size (models that accept any size)
             traced[key] = tf.function(fn, input_signature=list(specs), autograph=False)
