@@ -302,13 +302,16 @@ class Row:
     images: int
     times: list = field(default_factory=list)
     adjacent: list = field(default_factory=list)  # the model's per-image pass right after
+    # rows of one image: one image's own pass (batch of 1) right after each call
+    alone: list = field(default_factory=list)
     failed: str = ""
 
 
 def run_case(case: Case, repeats: int, fns, shape, low) -> list[Row]:
     """Ours and the peers in alternation: one untimed warm-up call each, then ``repeats``
     rounds in which every implementation is called once, each call followed by one pass of
-    the model (``adjacent``), so that slow load drift hits all of them alike."""
+    the model (``adjacent``), so that slow load drift hits all of them alike; a call on one
+    image is also followed by three passes of one image (``alone``, their median)."""
     impls = [(Row(case, "course_utils", case.passes, case.kind, case.images),
               case.ours, case.warmup)]
     for name, (fn, passes, kind, *n_images) in case.peers.items():
@@ -329,10 +332,18 @@ def run_case(case: Case, repeats: int, fns, shape, low) -> list[Row]:
             near_med, near_low = pass_times({row.kind: fns[row.kind]}, shape, 1, sizes=(4, 8))
             row.adjacent.append(near_med[row.kind])
             low[row.kind] = min(low[row.kind], near_low[row.kind])
+            if row.images == 1:
+                one, _ = pass_times({row.kind: fns[row.kind]}, shape, 3, sizes=(1,))
+                row.alone.append(one[row.kind])
     for row, _ in live:
         print(f"  {case.method} ({case.images}) {row.impl}: "
               f"{statistics.median(row.times):.2f} s", flush=True)
     return [row for row, _, _ in impls]
+
+
+def _per_pass(times: list, passes: int, pass_after: list) -> float:
+    """Median over calls of a call's time / (passes x the pass measured right after it)."""
+    return statistics.median(t / (passes * a) for t, a in zip(times, pass_after, strict=True))
 
 
 def _table(rows: list[Row], best, low, single, args, elapsed, spec: BenchModel,
@@ -358,11 +369,13 @@ def _table(rows: list[Row], best, low, single, args, elapsed, spec: BenchModel,
         "low = fastest call / (passes x fastest pass seen); fold = median / (passes x best "
         "folded pass), our overhead over the graph we run; adj = median over repeats of time / "
         "(passes x the model's pass measured right after that call), which cancels slow load "
-        "drift; vs ours = median over rounds of peer time / our time in the same round "
+        "drift; alone (rows of 1 image) = median over repeats of time / (passes x one image's "
+        "own pass, median of 3 measured right after that call), the bound one image can reach; "
+        "vs ours = median over rounds of peer time / our time in the same round "
         "(implementations alternate within each round)",
         "",
         f"{'method':<22}{'implementation':<38}{'imgs':>5}{'passes':>10}{'median s':>10}"
-        f"{'bound s':>9}{'ratio':>7}{'low':>6}{'fold':>6}{'adj':>6}{'vs ours':>9}",
+        f"{'bound s':>9}{'ratio':>7}{'low':>6}{'fold':>6}{'adj':>6}{'alone':>6}{'vs ours':>9}",
     ]
     ours: list[float] = []
     for row in rows:
@@ -372,16 +385,17 @@ def _table(rows: list[Row], best, low, single, args, elapsed, spec: BenchModel,
             ours = row.times
         if row.failed:
             lines.append(f"{head[:22]}{row.impl + ' [FAILED: ' + row.failed + ']':<38}"
-                         f"{head[60:]}{'-':>10}{bound:>9.2f}" + f"{'-':>6}" * 4 + f"{'-':>9}")
+                         f"{head[60:]}{'-':>10}{bound:>9.2f}" + f"{'-':>6}" * 5 + f"{'-':>9}")
             continue
         med = statistics.median(row.times)
-        adj = statistics.median(t / (row.passes * a)
-                                for t, a in zip(row.times, row.adjacent, strict=True))
+        adj = _per_pass(row.times, row.passes, row.adjacent)
+        alone = f"{_per_pass(row.times, row.passes, row.alone):.2f}" if row.alone else "-"
         paired = statistics.median(t / o for t, o in zip(row.times, ours, strict=True))
         vs = "" if row.impl == "course_utils" else f"{paired:.1f}x"
         lines.append(f"{head}{med:>10.2f}{bound:>9.2f}{med / bound:>7.2f}"
                      f"{min(row.times) / (row.passes * low[row.kind]):>6.2f}"
-                     f"{med / (row.passes * best[row.kind + '*']):>6.2f}{adj:>6.2f}{vs:>9}")
+                     f"{med / (row.passes * best[row.kind + '*']):>6.2f}{adj:>6.2f}"
+                     f"{alone:>6}{vs:>9}")
     # Every case's note once (a method's cases may carry different ones).
     notes = list(dict.fromkeys(f"  {r.case.method}: {r.case.note}" for r in rows if r.case.note))
     notes.append("  Grad-CAM/CAM backpropagate only to the feature layer, so they can beat an "
