@@ -64,6 +64,24 @@ def test_optimization_raises_the_objective(net):
     assert vis.history.shape == (2, 6)
 
 
+def test_adam_steps_on_a_linear_objective_are_the_analytic_ones():
+    """A linear objective has a constant gradient g: Adam's bias-corrected step is then
+    lr * g / (|g| + eps) = lr * sign(g) from the first step on (without the corrections the
+    first step would be 3.2 lr), so n steps move every pixel by n * lr * sign(g)."""
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 1, use_bias=False, name="lin")
+    model = keras.Model(inp, conv(inp))
+    conv.set_weights([np.array([[[[0.5, 1.0], [-2.0, 1.0], [1.0, 1.0]]]], "float32")])
+    raw = Param("raw", decorrelate=False)
+    steps, lr = 5, 0.01
+    vis = visualize(model, "lin", [0], steps=steps, size=8, lr=lr, param=raw,
+                    transforms=Transforms.none(), progress=False)
+    start = raw.init([(0, 0)], 8, 8, 3)[0]
+    moved = vis.images[0] - start
+    np.testing.assert_allclose(moved, np.broadcast_to(steps * lr * np.sign([0.5, -2.0, 1.0]),
+                                                      moved.shape), atol=1e-5)
+
+
 def test_dead_relu_channel_still_gets_a_gradient():
     keras.utils.set_random_seed(0)
     inp = keras.Input((None, None, 3))

@@ -141,8 +141,9 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
             img = param.to_image(p, size[0], size[1], c)
             x = img if identity else tfm.apply(img, draws, out_hw)
             (act,) = taps.forward_until(model, imap(x * imap.pixel_max), [opt_path], linear)
-            if has_relu:  # pre-activation while warming up, else relu: max(act, floor)
-                act = tf.maximum(act, tf.where(warm, tf.float32.min, 0.0))
+            if has_relu:  # pre-activation while warming up, else its ReLU
+                # (a branch, not max(act, floor): one op each way on the layer's whole map)
+                act = tf.cond(warm, lambda: act, lambda: tf.nn.relu(act))
             return objectives.score(tgt.kind, act, units), img
 
         # One optimization step per call, driven by a Python loop: on EfficientNet-Lite0 the same
@@ -182,13 +183,15 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
                 axes = list(range(1, len(pshape) + 1))
                 rms = tf.sqrt(tf.reduce_mean(tf.square(g), axis=axes, keepdims=True))
                 return p + lr * g / (rms + 1e-8), m, v, s
-            # Adam (ascent)
+            # Adam (ascent): p + lr mhat / (sqrt(vhat) + eps) with the bias corrections of
+            # mhat = m / (1 - 0.9^t) and vhat = v / (1 - 0.999^t) moved into two scalars (the
+            # same update, two passes over the parameters fewer)
             t = tf.cast(i + 1, tf.float32)
             m = 0.9 * m + 0.1 * g
             v = 0.999 * v + 0.001 * tf.square(g)
-            mhat = m / (1.0 - tf.pow(0.9, t))
-            vhat = v / (1.0 - tf.pow(0.999, t))
-            return p + lr * mhat / (tf.sqrt(vhat) + 1e-8), m, v, s
+            root = tf.sqrt(1.0 - tf.pow(0.999, t))
+            step_size = lr * root / (1.0 - tf.pow(0.9, t))
+            return p + step_size * m / (tf.sqrt(v) + 1e-8 * root), m, v, s
 
         return step
 
