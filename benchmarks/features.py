@@ -31,7 +31,10 @@ fixed-size model at its own size (Lite0 at 224 px), whose transformed pictures a
 to that size. ``--pieces`` adds where a step's time goes: each piece of the step compiled on its
 own at the same batch and sizes (render = Fourier parameterization + colour decorrelation +
 sigmoid, forward and backward; transform = one ImageProjectiveTransformV3 forward and backward;
-Adam update), timed interleaved with the bound, and the column ``x pieces``: our time per
+Adam update; and, for comparison only, render_autodiff: the same picture with the backward
+pass that autodiff builds for the plain composition instead of the written-out one of
+:func:`course_utils.features.param.spectrum_to_image`), timed interleaved with the bound, and
+the column ``x pieces``: our time per
 channel-step over the sum of the pieces and the bound, the compiled floor of the step as a
 whole. ``--deepdream`` adds DeepDream as lesson 03 runs it (3 octaves of 20 steps, the lesson's
 two layers, a 224 px photo) against its bound: the same number of compiled forward+backward
@@ -59,13 +62,15 @@ from course_utils.engine import spaces, taps
 from course_utils.engine.images import fixed_hw
 from course_utils.features import Transforms, deepdream, visualize
 from course_utils.features import transforms as tfm
-from course_utils.features.param import LUCID
+from course_utils.features.param import COLOR_CORRELATION_NORMALIZED, LUCID, rfft2d_freqs
 
 DEFAULT_MODEL = "vgg16"
 #: The layers lesson 03 dreams with, per network.
 DREAM_LAYERS = {"vgg16": ("block3_conv3", "block4_conv3"),
                 "efficientnet_lite0": ("block4c_expand_activation", "block5c_expand_activation")}
 RESULTS = MODELS[DEFAULT_MODEL].results("features", DEFAULT_MODEL)
+#: Pieces timed for comparison only, not part of a step (left out of ``x pieces``).
+REFERENCES = ("render_autodiff",)
 
 
 def _tkv(model, layer):
@@ -136,11 +141,29 @@ def _bound(model, layer, batch, hw, size=None) -> dict:
             v = 0.999 * v + 0.001 * tf.square(p)
             return p + 0.05 * (m / 0.1) / (tf.sqrt(v / 0.001) + 1e-8), m, v
 
+        @tf.function
+        def render_autodiff(p):
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                s = tf.reduce_sum(_plain_render(p, size) * img)
+            return tape.gradient(s, p)
+
         fns.update(render=lambda: render(p), transform=lambda: transform(img),
-                   adam=lambda: adam(p, p, p))
+                   adam=lambda: adam(p, p, p), render_autodiff=lambda: render_autodiff(p))
     for fn in fns.values():
         _run(fn)
     return fns
+
+
+def _plain_render(p, size: int):
+    """LUCID's picture as autodiff differentiates the plain composition (``tf.complex`` of
+    the scaled parts, ``irfft2d``): the reference for the written-out backward pass of
+    :func:`course_utils.features.param.spectrum_to_image` (piece ``render_autodiff``)."""
+    freqs = rfft2d_freqs(size, size)
+    scale = (np.sqrt(size * size) / 4.0 / np.maximum(freqs, 1.0 / size)).astype("float32")
+    spectrum = tf.complex(p[..., 0] * scale, p[..., 1] * scale)
+    x = tf.transpose(tf.signal.irfft2d(spectrum, fft_length=[size, size]), (0, 2, 3, 1))
+    return tf.sigmoid(tf.tensordot(x, tf.constant(COLOR_CORRELATION_NORMALIZED.T), axes=1))
 
 
 def _dream(model, layers, size, steps, repeats, octaves=3, octave_scale=1.4) -> tuple:
@@ -253,7 +276,8 @@ def main(argv=None) -> str:
             med_ours = statistics.median(t_ours)
             rows.append((layer, n, "course_utils (lucid)", med_ours, min(t_ours),
                          med_ours / cs, bound, first_ours, None,
-                         sum(parts.values()) if args.pieces else None))
+                         sum(v for k, v in parts.items() if k not in REFERENCES)
+                         if args.pieces else None))
             if t_tkv:
                 med_tkv = statistics.median(t_tkv)
                 rows.append((layer, n, "tf-keras-vis ActivationMaximization", med_tkv,

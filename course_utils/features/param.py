@@ -56,7 +56,8 @@ def spectrum_to_image(params: tf.Tensor, scale: np.ndarray, h: int, w: int) -> t
     (TensorFlow's own rule for ``irfft2d``), times ``scale``. Both passes read and write the
     real/imaginary pairs as complex numbers in place (``tf.bitcast``), so a step touches the
     spectrum once each way; the composition of ``tf.complex``, ``irfft2d`` and slicing that
-    autodiff builds took 1.7x the time (``python -m benchmarks.features --pieces``).
+    autodiff builds took 1.3-2.1x the time (piece ``render_autodiff`` of ``python -m
+    benchmarks.features --pieces``; README, "Speed, measured").
 
     Examples
     --------
