@@ -514,11 +514,11 @@ _UNFOLDED = threading.local()
 @contextlib.contextmanager
 def unfolded() -> Iterator[None]:
     """Within the block (in this thread), :func:`forward` does not fold batch norms; used while
-    tracing graphs for small batches, where folding costs more than it saves.
+    tracing graphs for one image, where folding can cost more than it saves.
 
     With TensorFlow's oneDNN kernels a folded convolution's kernel is a computed tensor, which
-    oneDNN reorders on every call: for one image that costs more than folding saves (measured
-    in README, "Speed, measured": batch norms folded).
+    oneDNN reorders on every call: for one image under AVX2 that costs more than folding saves
+    (``python -m benchmarks.folding``; README, "Speed, measured": batch norms folded).
     """
     before = getattr(_UNFOLDED, "on", False)
     _UNFOLDED.on = True
