@@ -142,7 +142,7 @@ def activations(model: keras.Model, images, layer, *, batch_size: int = 64) -> n
     batch_size = batching.check_batch_size(batch_size)
 
     def build():
-        @tf.function(reduce_retracing=True)
+        @kernels.graph()
         def fn(x):
             _, (a,) = surgery.forward_with(model, x, [path[-1]])
             return tf.reshape(a, (tf.shape(a)[0], -1))

@@ -36,7 +36,7 @@ from course_utils.surgery import LayerRef, path_name, spatial_layers
 
 def _fn(model: keras.Model, paths: list[tuple]):
     def build():
-        @tf.function(reduce_retracing=True, autograph=False)
+        @kernels.graph()
         def run(x):
             return taps.forward_until(model, x, paths)
 

@@ -49,9 +49,8 @@ def _engine(model, paths, c):
     fixed = None if spatial else fixed_hw(model)
 
     def build():
-        @tf.function(
-            autograph=False,  # plain Python and tf.while_loop: nothing to convert
-            input_signature=[
+        @kernels.graph(  # plain Python and tf.while_loop: nothing for autograph to convert
+            [
                 tf.TensorSpec((1, None, None, c), tf.float32),  # image in [0, 1]
                 tf.TensorSpec((None, 2), tf.int32),  # random shift per step
                 tf.TensorSpec((), tf.float32),  # step size

@@ -154,9 +154,8 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
         # naive call on the shapes CNN in a fresh process took 9.7 s with autograph and 1.0 s
         # without, Lite0's block6b 8.0 s and 5.5 s (machine shared, load ~10); the pictures
         # are bit-identical.
-        @tf.function(
-            autograph=False,
-            input_signature=[
+        @kernels.graph(
+            [
                 tf.TensorSpec((None, *pshape), tf.float32),  # parameters
                 tf.TensorSpec((None, *pshape), tf.float32),  # Adam first moment
                 tf.TensorSpec((None, *pshape), tf.float32),  # Adam second moment
@@ -204,9 +203,8 @@ def _final(model, tgt: objectives.Target, c: int):
     linear = scoring.read_linear(tgt.path)
 
     def build():
-        @tf.function(
-            autograph=False,
-            input_signature=[
+        @kernels.graph(
+            [
                 tf.TensorSpec((None, None, None, c), tf.float32),
                 tf.TensorSpec((None,), tf.int32),
             ]
@@ -229,10 +227,7 @@ def _render(param: Param, size, c: int):
     key = (param, size, c)
     if key not in _RENDER:
         spec = tf.TensorSpec((None, *param.shape(size[0], size[1], c)), tf.float32)
-        _RENDER[key] = tf.function(
-            lambda p: param.to_image(p, size[0], size[1], c), input_signature=[spec],
-            autograph=False,
-        )
+        _RENDER[key] = kernels.graph([spec])(lambda p: param.to_image(p, size[0], size[1], c))
     return _RENDER[key]
 
 
