@@ -56,7 +56,7 @@ def spectrum_to_image(params: tf.Tensor, scale: np.ndarray, h: int, w: int) -> t
     (TensorFlow's own rule for ``irfft2d``), times ``scale``. Both passes read and write the
     real/imaginary pairs as complex numbers in place (``tf.bitcast``), so a step touches the
     spectrum once each way; the composition of ``tf.complex``, ``irfft2d`` and slicing that
-    autodiff builds took 1.3-2.1x the time (piece ``render_autodiff`` of ``python -m
+    autodiff builds took 1.1-2.9x the time (piece ``render_autodiff`` of ``python -m
     benchmarks.features --pieces``; README, "Speed, measured").
 
     Examples
