@@ -292,8 +292,9 @@ def test_two_replicas_give_the_maps_of_one_device(model, tmp_path):
     for method, (diff, scale) in result["diff"].items():
         # Measured: max |difference| 3.5e-10 (saliency, SmoothGrad, Grad-CAM; maps up to 1e-3 to
         # 2e-3) and 2.2e-8 (occlusion, differences of two scores; maps up to 4e-3): float32
-        # round-off, as each replica runs chunks of 2 rows instead of 4 (batch norm is folded
-        # only in graphs of 4 rows or more). A wrong or shifted row would differ by ~scale.
+        # round-off, as each replica runs chunks of 2 rows instead of 4 (measured when chunks
+        # under 4 rows also ran unfolded; since FOLD_MIN_ROWS = 2 both fold). A wrong or
+        # shifted row would differ by ~scale.
         assert diff <= 1e-4 * scale, (method, diff, scale)
     # trained under the strategy: the replicas' batch-norm statistics differed, were aligned
     assert sorted(result["differ_before"]) == ["bn2/moving_mean", "bn2/moving_variance"]
