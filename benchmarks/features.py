@@ -33,14 +33,15 @@ own at the same batch and sizes (render = Fourier parameterization + colour deco
 sigmoid, forward and backward; transform = one ImageProjectiveTransformV3 forward and backward;
 Adam update; and, for comparison only, render_autodiff: the same picture with the backward
 pass that autodiff builds for the plain composition instead of the written-out one of
-:func:`course_utils.features.param.spectrum_to_image`), timed interleaved with the bound, and
-the column ``x pieces``: our time per
-channel-step over the sum of the pieces and the bound, the compiled floor of the step as a
-whole. ``--deepdream`` adds DeepDream as lesson 03 runs it (3 octaves of 20 steps, the lesson's
-two layers, a 224 px photo) against its bound: the same number of compiled forward+backward
-passes to those layers at each octave's size, timed in the same rounds. Output: stdout and
-``benchmarks/results/features.txt`` (``features_<model>.txt`` for another ``--model``;
-``deepdream[_<model>].txt`` when ``--layers`` names none: DeepDream alone).
+:func:`course_utils.features.param.spectrum_to_image`; and ``call``, a compiled function that
+only hands its input back: what calling any compiled function costs, which a step pays once
+and each separately timed piece pays again), timed interleaved with the bound, and the column
+``x pieces``: our time per channel-step over the bound plus each piece less one ``call``, the
+compiled floor of the step as a whole. ``--deepdream`` adds DeepDream as lesson 03 runs it (3
+octaves of 20 steps, the lesson's two layers, a 224 px photo) against its bound: the same number
+of compiled forward+backward passes to those layers at each octave's size, timed in the same
+rounds. Output: stdout and ``benchmarks/results/features.txt`` (``features_<model>.txt`` for
+another ``--model``; ``deepdream[_<model>].txt`` when ``--layers`` names none: DeepDream alone).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ DREAM_LAYERS = {"vgg16": ("block3_conv3", "block4_conv3"),
                 "efficientnet_lite0": ("block4c_expand_activation", "block5c_expand_activation")}
 RESULTS = MODELS[DEFAULT_MODEL].results("features", DEFAULT_MODEL)
 #: Pieces timed for comparison only, not part of a step (left out of ``x pieces``).
-REFERENCES = ("render_autodiff",)
+REFERENCES = ("render_autodiff", "call")
 
 
 def _tkv(model, layer):
@@ -148,11 +149,23 @@ def _bound(model, layer, batch, hw, size=None) -> dict:
                 s = tf.reduce_sum(_plain_render(p, size) * img)
             return tape.gradient(s, p)
 
+        @tf.function
+        def call(p):
+            return tf.identity(p)
+
         fns.update(render=lambda: render(p), transform=lambda: transform(img),
-                   adam=lambda: adam(p, p, p), render_autodiff=lambda: render_autodiff(p))
+                   adam=lambda: adam(p, p, p), render_autodiff=lambda: render_autodiff(p),
+                   call=lambda: call(p))
     for fn in fns.values():
         _run(fn)
     return fns
+
+
+def _floor(parts: dict) -> float:
+    """The bound plus each piece of a step less the cost of one call (``parts["call"]``): a step
+    is one call, the pieces timed on their own are one call each."""
+    return parts["bound"] + sum(v - parts["call"] for k, v in parts.items()
+                                if k != "bound" and k not in REFERENCES)
 
 
 def _plain_render(p, size: int):
@@ -276,8 +289,7 @@ def main(argv=None) -> str:
             med_ours = statistics.median(t_ours)
             rows.append((layer, n, "course_utils (lucid)", med_ours, min(t_ours),
                          med_ours / cs, bound, first_ours, None,
-                         sum(v for k, v in parts.items() if k not in REFERENCES)
-                         if args.pieces else None))
+                         _floor(parts) if args.pieces else None))
             if t_tkv:
                 med_tkv = statistics.median(t_tkv)
                 rows.append((layer, n, "tf-keras-vis ActivationMaximization", med_tkv,
@@ -310,8 +322,10 @@ def main(argv=None) -> str:
             f"ms/ch-step = median / (channels x steps); bound = compiled forward+backward to the "
             f"layer per picture at {out_hw} px (our transformed size), same batch; "
             "tkv/ours = tf-keras-vis median / our median (same channels, same steps)"
-            + ("; x pieces = ms/ch-step / (bound + render + transform + Adam), the step's own "
-               "compiled parts: what no composition of them can beat" if args.pieces else ""),
+            + ("; x pieces = ms/ch-step / (bound + render + transform + Adam, each piece less "
+               "`call`, the cost of calling a compiled function, which a step pays once): "
+               "the step's own compiled parts, what no composition of them can beat"
+               if args.pieces else ""),
             "each round: one call of ours, one of the peer, then 3 of the bound (and of each "
             "piece); medians over the rounds",
             "", head, "-" * len(head),

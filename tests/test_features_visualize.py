@@ -151,6 +151,29 @@ def test_neuron_and_layer_objectives(net):
     assert layer.scores[0] == pytest.approx(float(tf.reduce_mean(tf.square(act))), rel=1e-4)
 
 
+@pytest.mark.parametrize("floor", [0.0, 0.3, float(np.finfo("float32").min)])
+def test_score_floor_reads_only_the_units_values(floor):
+    from course_utils.features import objectives
+
+    rng = np.random.default_rng(5)
+    act = rng.normal(size=(3, 5, 4, 6)).astype("float32")
+    units = np.array([4, 0, 4], "int32")
+    a, u, f = tf.constant(act), tf.constant(units), tf.constant(floor)
+    own = np.maximum(act[np.arange(3), :, :, units], floor)  # (3, 5, 4): each image's channel
+    np.testing.assert_allclose(objectives.score("channel", a, u, f), own.mean(axis=(1, 2)),
+                               rtol=1e-5)
+    centre = np.maximum(act[np.arange(3), 2, 2, units], floor)
+    np.testing.assert_allclose(objectives.score("neuron", a, u, f), centre, rtol=1e-6)
+    # the gradient is the one of the max over the whole map (what the step computed before)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(a)
+        picked = tf.reduce_sum(objectives.score("channel", a, u, f))
+        whole = tf.reduce_sum(objectives.score("channel", tf.maximum(a, f), u))
+    np.testing.assert_allclose(tape.gradient(picked, a), tape.gradient(whole, a), atol=1e-7)
+    with pytest.raises(ValueError, match="channel and neuron"):
+        objectives.score("layer", a, u, f)
+
+
 def test_preprocessing_maps_pixel_space(net):
     twin = _convnet("twin")
     register(twin, ModelInfo(name="twin", preprocess=lambda x: x / 127.5 - 1.0,

@@ -98,21 +98,48 @@ def target(model: keras.Model, kind: str, layer=None, units=None) -> Target:
     return Target(kind, path, tuple(int(i) for i in idx))
 
 
-def score(kind: str, act: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
-    """Per-image objective values ``(B,)`` of activation ``act`` for ``units`` ``(B,)``."""
+def score(kind: str, act: tf.Tensor, units: tf.Tensor, floor: tf.Tensor | None = None
+          ) -> tf.Tensor:
+    """Per-image objective values ``(B,)`` of activation ``act`` for ``units`` ``(B,)``.
+
+    With ``floor`` (a scalar; ``"channel"`` and ``"neuron"`` only) the unit's values are read
+    as ``max(value, floor)`` before they are averaged: ``floor = 0`` turns a pre-ReLU activation
+    into the layer's output, a very negative one leaves it as it is (the pre-ReLU warm-up of
+    :func:`~course_utils.features.visualize`). Only the unit's values pass through the max,
+    never the whole map.
+
+    Examples
+    --------
+    >>> act = tf.constant([[[[1.0, -2.0]], [[-3.0, 4.0]]]])  # (1, 2, 1, 2)
+    >>> float(score("channel", act, tf.constant([1]))[0])
+    1.0
+    >>> float(score("channel", act, tf.constant([1]), floor=tf.constant(0.0))[0])
+    2.0
+    """
+    if floor is not None and kind not in ("channel", "neuron"):
+        raise ValueError(f"A floor applies to channel and neuron objectives, not {kind!r}.")
     if kind == "layer":
         axes = list(range(1, len(act.shape)))
         return tf.reduce_mean(tf.square(act), axis=axes)
     if len(act.shape) == 2:  # a dense layer: neuron or class logit
-        return tf.gather(act, units, axis=1, batch_dims=1)
+        picked = tf.gather(act, units, axis=1, batch_dims=1)
+        return picked if floor is None else tf.maximum(picked, floor)
     if kind == "channel":
-        # average first, then pick: gathering one channel of a big map (with batch_dims)
-        # copies the whole map and scatters a dense gradient back; (B, C) means are cheap
-        return tf.gather(tf.reduce_mean(act, axis=[1, 2]), units, axis=1, batch_dims=1)
+        if floor is None:
+            # average first, then pick: gathering one channel of a big map (with batch_dims)
+            # copies the whole map and scatters a dense gradient back; (B, C) means are cheap
+            return tf.gather(tf.reduce_mean(act, axis=[1, 2]), units, axis=1, batch_dims=1)
+        # pick each image's channel as a batched product with a one-hot vector (one read of
+        # the map; its gradient, one write, is the dense tensor the layer's backward pass needs
+        # anyway), then the max on that channel alone
+        one_hot = tf.one_hot(units, tf.shape(act)[-1], dtype=act.dtype)
+        picked = tf.einsum("bhwc,bc->bhw", act, one_hot)
+        return tf.reduce_mean(tf.maximum(picked, floor), axis=[1, 2])
     if kind == "neuron":
         h, w = tf.shape(act)[1], tf.shape(act)[2]
         centre = act[:, h // 2, w // 2, :]
-        return tf.gather(centre, units, axis=1, batch_dims=1)
+        picked = tf.gather(centre, units, axis=1, batch_dims=1)
+        return picked if floor is None else tf.maximum(picked, floor)
     raise ValueError(f"Objective {kind!r} needs a dense output, got shape {tuple(act.shape)}.")
 
 

@@ -141,11 +141,9 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
             img = param.to_image(p, size[0], size[1], c)
             x = img if identity else tfm.apply(img, draws, out_hw)
             (act,) = taps.forward_until(model, imap(x * imap.pixel_max), [opt_path], linear)
-            if has_relu:  # pre-activation while warming up, else relu: max(act, floor)
-                # (a tf.cond between act and tf.nn.relu(act), or two graphs, one per phase,
-                # were not measurably faster at VGG16's block1_conv2: run-to-run noise ~10%)
-                act = tf.maximum(act, tf.where(warm, tf.float32.min, 0.0))
-            return objectives.score(tgt.kind, act, units), img
+            # pre-activation while warming up, else relu: the unit's max(value, floor)
+            floor = tf.where(warm, tf.float32.min, 0.0) if has_relu else None
+            return objectives.score(tgt.kind, act, units, floor), img
 
         # One optimization step per call, driven by a Python loop: on EfficientNet-Lite0 the same
         # body in a tf.while_loop took 1.5-1.9x the wall time (block4a 8 ch, stem 16 ch, 8 steps,
