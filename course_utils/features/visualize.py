@@ -28,6 +28,7 @@ history).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 
 import keras
@@ -48,6 +49,8 @@ DEFAULTS = {
     "naive": {"steps": 30, "lr": 0.016},
 }
 _CHUNK = 32  # steps per progress-bar update and history entry
+#: The step's scalar settings, passed as one tensor in this order.
+_HYPER = ("lr", "tv", "blur", "warmup")
 
 
 @dataclass
@@ -161,16 +164,16 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
                 tf.TensorSpec((), tf.int32),  # steps done so far
                 tf.TensorSpec((None, 4), tf.float32),  # this step's transform draws (B, 4)
                 tf.TensorSpec((None,), tf.int32),  # unit of each image
-                tf.TensorSpec((), tf.float32),  # learning rate
-                tf.TensorSpec((), tf.float32),  # total-variation weight
-                tf.TensorSpec((), tf.float32),  # blur weight
-                tf.TensorSpec((), tf.int32),  # pre-ReLU warm-up steps
+                # learning rate, total-variation weight, blur weight, pre-ReLU warm-up steps:
+                # one tensor, as every argument adds to the cost of a call (_HYPER)
+                tf.TensorSpec((len(_HYPER),), tf.float32),
             ]
         )
-        def step(p, m, v, i, draws, units, lr, tv_w, blur_w, warmup):
+        def step(p, m, v, i, draws, units, hyper):
+            lr, tv_w, blur_w, warmup = tf.unstack(hyper)
             with tf.GradientTape() as tape:
                 tape.watch(p)
-                s, img = scores_of(p, draws, units, i < warmup)
+                s, img = scores_of(p, draws, units, tf.cast(i, tf.float32) < warmup)
                 total = tf.reduce_sum(s)
                 if use_tv:
                     total -= tv_w * tf.reduce_sum(_total_variation(img))
@@ -235,10 +238,12 @@ def _last_line(err: Exception) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def _first_call(fn, args, model, tgt, size):
-    """Call ``fn``; turn a shape error while tracing into a message about the picture size."""
+@contextlib.contextmanager
+def _size_errors(model, tgt, size):
+    """Turn a shape error (while tracing or on the first call) into a message about the
+    picture size."""
     try:
-        return fn(*args)
+        yield
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
         fixed = fixed_hw(model)
         if fixed is None or tuple(size) == fixed:
@@ -369,7 +374,14 @@ def visualize(
     out_hw = fixed if (fixed is not None and size == fixed) else transforms.out_size(*size)
     identity = transforms.is_identity and out_hw == size
 
-    run = _engine(model, tgt, param, size, c, out_hw, identity, naive, (tv > 0, blur > 0))
+    # the step's one concrete function, called directly: a call of the tf.function itself
+    # binds its arguments to the signature first (with 10 arguments, ~1 ms a step, 0.3 ms
+    # this way, on a 2-core VM: at a shallow layer, one picture, a tenth of the step)
+    with _size_errors(model, tgt, size):  # tracing meets a layer that cannot take `size`
+        run = _engine(model, tgt, param, size, c, out_hw, identity, naive,
+                      (tv > 0, blur > 0)).get_concrete_function()
+    values = {"lr": lr, "tv": tv, "blur": blur, "warmup": warmup}
+    hyper = tf.constant([values[k] for k in _HYPER], tf.float32)
     final = _final(model, tgt, c)
     render = _render(param, size, c)
     units = list(tgt.units)
@@ -390,13 +402,13 @@ def visualize(
                 axis=1,
             )
             u_t = tf.constant(chunk, tf.int32)
-            draws = tf.constant(draws)
-            consts = (u_t, tf.constant(lr), tf.constant(tv), tf.constant(blur),
-                      tf.constant(warmup))
+            draws = tf.unstack(tf.constant(draws))  # one (B, 4) tensor per step
+            counters = tf.unstack(tf.range(steps))
             hist = []
             for i in range(steps):
-                args = (p, m, v, tf.constant(i), draws[i], *consts)
-                p, m, v, s = _first_call(run, args, model, tgt, size) if i == 0 else run(*args)
+                args = (p, m, v, counters[i], draws[i], u_t, hyper)
+                with _size_errors(model, tgt, size) if i == 0 else contextlib.nullcontext():
+                    p, m, v, s = run(*args)
                 if (i + 1) % _CHUNK == 0 or i + 1 == steps:
                     hist.append(s.numpy())
                     bar.update(((i % _CHUNK) + 1) * len(chunk))
