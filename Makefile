@@ -36,7 +36,7 @@ slides: venv
 ## Run every test: lint, every docstring example of course_utils, unit tests, and the notebooks
 ## under nbval (short CI-sized runs).
 test: venv
-	$(BIN)/ruff check course_utils tests benchmarks tools
+	$(BIN)/ruff check course_utils tests benchmarks tools notebooks/py
 	$(MAKE) --no-print-directory doctest
 	COURSE_OFFLINE=1 COURSE_QUICK=1 $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 --durations-min=2 tests notebooks
 
@@ -50,7 +50,7 @@ unit: venv
 	COURSE_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider tests
 
 lint: venv
-	$(BIN)/ruff check course_utils tests benchmarks tools
+	$(BIN)/ruff check course_utils tests benchmarks tools notebooks/py
 
 benchmarks: venv
 	$(BIN)/pip install --quiet -e ".[dev,bench]"

@@ -29,7 +29,9 @@ def test_notebook_and_its_jupytext_script_are_in_sync(path):
     paired = jupytext.read(script)
     assert [(c.cell_type, c.source) for c in nb.cells] == [
         (c.cell_type, c.source) for c in paired.cells
-    ], f"{path.name} differs from {script.name}: run `jupytext --sync {script}`"
+    ], (f"{path.name} differs from {script.name}: after editing the script, run `jupytext "
+        f"--update --to notebook {script} -o {path}` (keeps the outputs; `--sync` would write "
+        "a second notebook beside the script)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

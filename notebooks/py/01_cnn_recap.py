@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -78,7 +83,8 @@ plt.show()
 # input: 3 input channels, 64 output channels = **64 kernels**, each `3 × 3 × 3`. Output
 # channel $k$ at pixel $(i, j)$ is
 #
-# $$ y_{i,j,k} = b_k + \sum_{u=0}^{2}\sum_{v=0}^{2}\sum_{c=0}^{2} w_{u,v,c,k}\; x_{i+u,\,j+v,\,c}. $$
+# $$ y_{i,j,k} = b_k + \sum_{u=0}^{2}\sum_{v=0}^{2}\sum_{c=0}^{2} w_{u,v,c,k}\; x_{i+u,\,j+v,\,c}.
+# $$
 #
 # The weights $w$ are learned by backpropagation: the kernels are the essence of a trained CNN.
 

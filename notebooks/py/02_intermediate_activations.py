@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -354,7 +359,8 @@ print(f"dead channels in the deepest layer {n_dead[-1]:.3f} (asserted > 0.3)")
 #    median channel's is 0.35); show it in `channel_explorer` for a trouser and for a sandal.
 # 4. Shrinking averages away the fine detail; the best a 7 × 7 map can do is correlate with a
 #    blurred input, and the blurred and the sharp input differ: even the perfect copy (the
-#    image averaged down to 7 × 7) reaches an `input corr` of only 0.84 (0.95 at 14 × 14). Compare layers of the
+#    image averaged down to 7 × 7) reaches an `input corr` of only 0.84 (0.95 at 14 × 14). Compare
+#    layers of the
 #    same size, or compute the correlation with the resized input instead.
 #
 # </details>

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -173,7 +178,8 @@ assert hf_lucid < hf_naive  # the Lucid pictures are smoother
 # **What to notice.** The naive pictures are grey noise with a faint pattern; the Lucid ones
 # show coloured strokes, corners and curves. The measured share of high-frequency energy says
 # the same thing as the eye, and the shift test says why it matters: a picture that only works
-# at its exact pixel position shows how to fool the channel, not what the channel looks for. Both raise the objective; the difference is *which* of the many
+# at its exact pixel position shows how to fool the channel, not what the channel looks for. Both
+# raise the objective; the difference is *which* of the many
 # images with a high activation you end up with.
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -58,7 +63,8 @@ from course_utils.widgets import show_panels
 # Call $S_c(x)$ the **score** of class $c$: the value before the softmax (the *logit*). Near a
 # given image $x_0$ the network is, to first order, linear:
 #
-# $$ S_c(x) \approx S_c(x_0) + w^\top (x - x_0), \qquad w = \left.\frac{\partial S_c}{\partial x}\right|_{x_0}. $$
+# $$ S_c(x) \approx S_c(x_0) + w^\top (x - x_0), \qquad w = \left.\frac{\partial S_c}{\partial
+# x}\right|_{x_0}. $$
 #
 # The gradient $w$ has one entry per pixel and channel: it says how much the score would move
 # if that number changed a little. The **saliency map** is its size per pixel,
@@ -112,7 +118,8 @@ show_panels(x, list(sal), [names[c] for c in labels], model=model,
 # Take $n$ copies of the image with Gaussian noise and average their saliency maps:
 #
 # $$ \hat M(x) = \frac{1}{n}\sum_{k=1}^{n} M\big(x + \varepsilon_k\big), \qquad
-#    \varepsilon_k \sim \mathcal N(0, \sigma^2), \quad \sigma = \text{level}\times(\max x - \min x). $$
+#    \varepsilon_k \sim \mathcal N(0, \sigma^2), \quad \sigma = \text{level}\times(\max x - \min
+#    x). $$
 #
 # The noise is relative to the input's range: 15 % means the same on `[0, 1]` and `[0, 255]`
 # images. The paper recommends 10-20 % noise and about 50 samples. The core is a loop:
@@ -158,7 +165,8 @@ assert (roughness(smooth) < roughness(sal)).mean() >= 5 / 6
 # A gradient is local; Integrated Gradients (IG) looks along the whole straight path from a
 # **baseline** $x'$ (an image that "says nothing", e.g. black) to the image $x$:
 #
-# $$ \mathrm{IG}_i(x) = (x_i - x'_i)\int_0^1 \frac{\partial S_c}{\partial x_i}\big(x' + \alpha (x - x')\big)\,d\alpha. $$
+# $$ \mathrm{IG}_i(x) = (x_i - x'_i)\int_0^1
+# \frac{\partial S_c}{\partial x_i}\big(x' + \alpha (x - x')\big)\,d\alpha. $$
 #
 # Its key property is **completeness**: the attributions add up to the change of the score,
 # $\sum_i \mathrm{IG}_i(x) = S_c(x) - S_c(x')$. In practice the integral is a sum over

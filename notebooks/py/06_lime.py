@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -51,9 +56,9 @@ IMAGENET_MODEL = "mobilenet_v2" if QUICK else "xception"
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from skimage.segmentation import mark_boundaries
 from sklearn.linear_model import Ridge
 from sklearn.metrics import pairwise_distances
-from skimage.segmentation import mark_boundaries
 
 from course_utils import attribution, data, metrics, models, widgets
 from course_utils.attribution.lime import segment
@@ -72,7 +77,8 @@ from course_utils.widgets import show_panels
 # 3. fit a linear model $g(z) = \beta_0 + \sum_k \beta_k z_k$ by weighted least squares, with a
 #    weight $\pi(z) = \exp(-d(z, \mathbf 1)^2/\nu^2)$ that favours samples close to the full image:
 #
-# $$ \hat\beta = \arg\min_\beta \sum_{z} \pi(z)\,\big(f(z) - g(z)\big)^2 + \lambda\lVert\beta\rVert^2 . $$
+# $$ \hat\beta = \arg\min_\beta \sum_{z} \pi(z)\,\big(f(z) - g(z)\big)^2 +
+# \lambda\lVert\beta\rVert^2 . $$
 #
 # $\beta_k$ is the explanation: how much showing superpixel $k$ adds to the probability.
 # Nothing here needs gradients: LIME works for any black box (the lecture: "it's not just for

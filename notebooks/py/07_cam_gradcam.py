@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -157,7 +162,7 @@ by_layer = [attribution.gradcam(model, x[:3], labels[:3], layer=name) for name i
 show_panels(np.concatenate([x[:3]] * 3), [m for maps in by_layer for m in maps],
           [f"{name}: {names[c]}" for name in layers for c in labels[:3]], model=model, ncols=3,
           size=2.6)
-for name, maps in zip(layers, by_layer):
+for name in layers:
     print(f"{name:>11}: map resolution {model.get_layer(name).output.shape[1]} px")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -255,7 +260,8 @@ show_panels(img, [None, *two], ["two objects", f"Grad-CAM: {shape_names[sy[i]]}"
 #
 # The Grad-CAM paper's own demonstration is a photo holding two classes (a dog and a cat).
 # Neither that photo nor the seminar's cat on a keyboard is here (nothing is downloaded), so
-# `data.two_photos()` builds one: Chelsea the cat on the left half, a cup of espresso on the right, with the mask of
+# `data.two_photos()` builds one: Chelsea the cat on the left half, a cup of espresso on the
+# right, with the mask of
 # each half. The ImageNet network of the previous section calls it "Egyptian cat" and ranks
 # "espresso" a few places lower. For each class we ask Grad-CAM, at the same three layers,
 # where the evidence is, and measure which **share of the map's positive energy** (its sum

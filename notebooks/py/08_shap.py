@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -294,7 +299,8 @@ show_panels(photo, [v for layer in LAYERS for v in (None, *net_maps[layer])],
 # the deep layer both shares exceed 0.65, and that the deep layer's weaker class beats the
 # shallow layer's by more than 0.1. Not every deeper layer does as well: at
 # `block5c_activation` (14 × 14) the cat's map had less than half of its positive part on
-# the cat (0.45, one run with default kernels and 16 samples). With VGG16's weights on the machine, the cell shows
+# the cat (0.45, one run with default kernels and 16 samples). With VGG16's weights on the
+# machine, the cell shows
 # VGG16 at `block2_pool` and `block4_conv3`, as in the lecture (the bounds are then printed,
 # not checked: they were measured on EfficientNet-Lite0).
 

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -236,8 +241,10 @@ plt.show()
 # channel weights use only positive gradient terms, so on a random network the map is close to
 # a sum of positive activations, which follow the image's contrast whatever the weights.
 # **SmoothGrad** averages away part of the model-specific gradient and keeps more of the
-# image's edges, which puts it near the line (0.36 in our runs, just above it); **CAM** (a weighted sum of activations) is borderline, and **LIME** (superpixels
-# of the image) stays well above zero too: check the table for this run's numbers. A flagged method is not useless, but its picture mixes
+# image's edges, which puts it near the line (0.36 in our runs, just above it); **CAM** (a
+# weighted sum of activations) is borderline, and **LIME** (superpixels
+# of the image) stays well above zero too: check the table for this run's numbers. A flagged
+# method is not useless, but its picture mixes
 # the image with the model: a sharp, plausible outline is *no evidence* that the model learned
 # anything. Trust a picture only from a method that passes this test.
 
@@ -296,7 +303,8 @@ for name in REAL_METHODS:
 # al. on a real network: with the classifier random its map is unchanged ($\rho$ = 0.998 with
 # two randomization seeds), and it stays above 0.9 while the top, `block7a` and `block6a` are
 # randomized too (0.93-0.94 after `block6a`); only the lower blocks move it, and with every
-# block random it still keeps 0.21-0.27. Its crisp pictures come from the image's edges passed through the guided
+# block random it still keeps 0.21-0.27. Its crisp pictures come from the image's edges passed
+# through the guided
 # ReLUs, not from what the network learned: edge detection, not explanation. The test does not
 # split methods into good and bad; it tells you how much of a picture the weights are
 # responsible for.
@@ -463,7 +471,8 @@ share = pd.DataFrame({
     "watermark model: max in watermark": {
         k: metrics.pointing_game(a, wm_mask).mean() for k, a in hans_maps.items()},
     f"... within {TOLERANCE} px": {
-        k: metrics.pointing_game(a, wm_mask, tolerance=TOLERANCE).mean() for k, a in hans_maps.items()},
+        k: metrics.pointing_game(a, wm_mask, tolerance=TOLERANCE).mean()
+        for k, a in hans_maps.items()},
 })
 print(f"chance: watermark {metrics.chance_level(wm_mask).mean():.3f}, "
       f"object {metrics.chance_level(wm_obj).mean():.3f} of the image")
