@@ -170,7 +170,8 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
             ]
         )
         def step(p, m, v, i, draws, units, hyper):
-            lr, tv_w, blur_w, warmup = tf.unstack(hyper)
+            lr, tv_w, blur_w, warmup = (dict(zip(_HYPER, tf.unstack(hyper)))[k]
+                                        for k in ("lr", "tv", "blur", "warmup"))
             with tf.GradientTape() as tape:
                 tape.watch(p)
                 s, img = scores_of(p, draws, units, tf.cast(i, tf.float32) < warmup)
@@ -375,8 +376,9 @@ def visualize(
     identity = transforms.is_identity and out_hw == size
 
     # the step's one concrete function, called directly: a call of the tf.function itself
-    # binds its arguments to the signature first (with 10 arguments, ~1 ms a step, 0.3 ms
-    # this way, on a 2-core VM: at a shallow layer, one picture, a tenth of the step)
+    # binds its arguments to the signature first (with 10 arguments 0.8-1.1 ms a step, with 7
+    # called this way ~0.3 ms, on a 2-core VM; Lite0's stem with one picture: 13-14 -> 9-10 ms
+    # a step, README "Speed, measured")
     with _size_errors(model, tgt, size):  # tracing meets a layer that cannot take `size`
         run = _engine(model, tgt, param, size, c, out_hw, identity, naive,
                       (tv > 0, blur > 0)).get_concrete_function()
