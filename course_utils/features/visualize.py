@@ -49,8 +49,6 @@ DEFAULTS = {
     "naive": {"steps": 30, "lr": 0.016},
 }
 _CHUNK = 32  # steps per progress-bar update and history entry
-#: The step's scalar settings, passed as one tensor in this order.
-_HYPER = ("lr", "tv", "blur", "warmup")
 
 
 @dataclass
@@ -165,13 +163,12 @@ def _engine(model, tgt: objectives.Target, param: Param, size, c, out_hw, identi
                 tf.TensorSpec((None, 4), tf.float32),  # this step's transform draws (B, 4)
                 tf.TensorSpec((None,), tf.int32),  # unit of each image
                 # learning rate, total-variation weight, blur weight, pre-ReLU warm-up steps:
-                # one tensor, as every argument adds to the cost of a call (_HYPER)
-                tf.TensorSpec((len(_HYPER),), tf.float32),
+                # one tensor, as every argument adds to the cost of a call
+                tf.TensorSpec((4,), tf.float32),
             ]
         )
         def step(p, m, v, i, draws, units, hyper):
-            lr, tv_w, blur_w, warmup = (dict(zip(_HYPER, tf.unstack(hyper)))[k]
-                                        for k in ("lr", "tv", "blur", "warmup"))
+            lr, tv_w, blur_w, warmup = tf.unstack(hyper)
             with tf.GradientTape() as tape:
                 tape.watch(p)
                 s, img = scores_of(p, draws, units, tf.cast(i, tf.float32) < warmup)
@@ -382,8 +379,8 @@ def visualize(
     with _size_errors(model, tgt, size):  # tracing meets a layer that cannot take `size`
         run = _engine(model, tgt, param, size, c, out_hw, identity, naive,
                       (tv > 0, blur > 0)).get_concrete_function()
-    values = {"lr": lr, "tv": tv, "blur": blur, "warmup": warmup}
-    hyper = tf.constant([values[k] for k in _HYPER], tf.float32)
+    hyper = tf.constant([lr, tv, blur, warmup], tf.float32)  # in the order of the step's spec
+    counters = tf.unstack(tf.range(steps))  # the step index of each call, shared by the chunks
     final = _final(model, tgt, c)
     render = _render(param, size, c)
     units = list(tgt.units)
@@ -405,7 +402,6 @@ def visualize(
             )
             u_t = tf.constant(chunk, tf.int32)
             draws = tf.unstack(tf.constant(draws))  # one (B, 4) tensor per step
-            counters = tf.unstack(tf.range(steps))
             hist = []
             for i in range(steps):
                 args = (p, m, v, counters[i], draws[i], u_t, hyper)
